@@ -1,0 +1,34 @@
+# Campaign Lift: every target builds its own virtual environment on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test proto lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the closed loop on the embedded SQLite default (train, serve, simulate, retrain, summary)
+demo: $(STAMP)
+	$(VENV)/bin/campaign-lift demo --workdir .demo
+
+## test: the whole test suite (PostgreSQL tests run when CAMPAIGN_LIFT_TEST_POSTGRES_URL is set)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## proto: regenerate the Python modules from protos/**/*.proto
+proto: $(STAMP)
+	$(PY) -m protos.generate
+
+## lint: ruff and mypy on the source
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy common server trainer feedback clients
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

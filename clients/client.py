@@ -1,0 +1,188 @@
+"""The Python client: one channel, deadlines on every call, typed results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from protos.campaignlift.v1 import (
+    common_pb2,
+    feedback_pb2,
+    feedback_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
+
+Features = Mapping[str, float | int | str]
+OUTCOME_TYPES = {
+    "click": feedback_pb2.OUTCOME_TYPE_CLICK,
+    "conversion": feedback_pb2.OUTCOME_TYPE_CONVERSION,
+    "revenue": feedback_pb2.OUTCOME_TYPE_REVENUE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredCandidate:
+    campaign_id: str
+    probability: dict[str, float]
+    uplift: dict[str, float]
+    propensity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_id: str
+    campaign_id: str | None  # None: no campaign
+    propensity: float
+    no_campaign_propensity: float
+    experiment: str
+    variant: str
+    policy: str
+    model_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    candidates: list[ScoredCandidate]
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class UserRequest:
+    unit_id: str
+    user_features: Features
+    candidates: Sequence[tuple[str, Features]]  # (campaign_id, campaign features)
+    experiment: str = ""
+    model_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeEvent:
+    event_id: str
+    decision_id: str
+    type: str  # click | conversion | revenue
+    value: float = 1.0
+    occurred_at: datetime | None = None
+
+
+def _value(v: float | int | str) -> common_pb2.FeatureValue:
+    if isinstance(v, str):
+        return common_pb2.FeatureValue(text=v)
+    return common_pb2.FeatureValue(number=float(v))
+
+
+def _request(r: UserRequest) -> scoring_pb2.ScoreRequest:
+    return scoring_pb2.ScoreRequest(
+        unit_id=r.unit_id,
+        user_features={k: _value(v) for k, v in r.user_features.items()},
+        candidates=[
+            scoring_pb2.Candidate(campaign_id=cid, features={k: _value(v) for k, v in f.items()})
+            for cid, f in r.candidates
+        ],
+        experiment=r.experiment,
+        model_version=r.model_version,
+    )
+
+
+def _result(msg: scoring_pb2.ScoreResponse) -> ScoreResult:
+    d = msg.decision
+    return ScoreResult(
+        candidates=[
+            ScoredCandidate(c.campaign_id, dict(c.probability), dict(c.uplift), c.propensity)
+            for c in msg.scores
+        ],
+        decision=Decision(
+            decision_id=d.decision_id,
+            campaign_id=None if d.no_campaign else d.campaign_id,
+            propensity=d.propensity,
+            no_campaign_propensity=d.no_campaign_propensity,
+            experiment=d.experiment,
+            variant=d.variant,
+            policy=d.policy,
+            model_version=d.model_version,
+        ),
+    )
+
+
+class CampaignLiftClient:
+    """Talks to a Campaign Lift server. Use as a context manager to close the channel."""
+
+    def __init__(
+        self, target: str, *, timeout_s: float = 10.0, max_message_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+            ],
+        )
+        self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._channel)
+        self._feedback = feedback_pb2_grpc.FeedbackServiceStub(self._channel)
+
+    def __enter__(self) -> CampaignLiftClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
+
+    def score(self, request: UserRequest) -> ScoreResult:
+        return _result(self._scoring.Score(_request(request), timeout=self.timeout_s))
+
+    def score_batch(self, requests: Iterable[UserRequest]) -> list[ScoreResult]:
+        msg = scoring_pb2.ScoreBatchRequest(requests=[_request(r) for r in requests])
+        reply = self._scoring.ScoreBatch(msg, timeout=self.timeout_s)
+        return [_result(r) for r in reply.responses]
+
+    def log_outcomes(self, events: Iterable[OutcomeEvent]) -> tuple[int, int]:
+        """Returns (accepted, duplicates) once the server has committed the batch."""
+        outcomes = []
+        for e in events:
+            ts = Timestamp()
+            ts.FromDatetime(e.occurred_at or datetime.now(UTC))
+            outcomes.append(
+                feedback_pb2.Outcome(
+                    event_id=e.event_id,
+                    decision_id=e.decision_id,
+                    type=OUTCOME_TYPES[e.type],
+                    value=e.value,
+                    occurred_at=ts,
+                )
+            )
+        reply = self._feedback.LogOutcomes(
+            feedback_pb2.LogOutcomesRequest(outcomes=outcomes), timeout=self.timeout_s
+        )
+        return reply.accepted, reply.duplicates
+
+
+def wait_serving(target: str, *, timeout_s: float = 60.0) -> None:
+    """Blocks until the server's health service reports the scoring service SERVING."""
+    import time
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    service = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{target} did not become SERVING within {timeout_s}s")
+            time.sleep(0.1)

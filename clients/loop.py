@@ -1,0 +1,112 @@
+"""Plays the simulator's world against a running server: score, draw outcomes, send them back."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from clients.client import CampaignLiftClient, OutcomeEvent, UserRequest
+from clients.simulator import World
+
+
+@dataclass
+class ArmStats:
+    """Per variant (or model version): what was decided and what it truly earned."""
+
+    decisions: int = 0
+    conversions: int = 0
+    clicks: int = 0
+    expected_reward: float = 0.0  # sum of true P(conversion) of the chosen actions
+    oracle_reward: float = 0.0  # sum of the best true P(conversion) per decision
+    no_campaign: int = 0
+
+    @property
+    def reward_per_decision(self) -> float:
+        return self.expected_reward / self.decisions if self.decisions else 0.0
+
+    @property
+    def regret_per_decision(self) -> float:
+        return (self.oracle_reward - self.expected_reward) / self.decisions if self.decisions else 0.0
+
+
+@dataclass
+class LoopReport:
+    by_variant: dict[str, ArmStats] = field(default_factory=lambda: defaultdict(ArmStats))
+    by_model: dict[str, ArmStats] = field(default_factory=lambda: defaultdict(ArmStats))
+    outcomes_sent: int = 0
+    outcomes_accepted: int = 0
+
+
+class ClosedLoop:
+    """Each step: a batch of users is scored (one ScoreBatch call), each user's outcome is drawn
+    from the world's truth for the chosen action, and the events go back through LogOutcomes."""
+
+    def __init__(
+        self,
+        client: CampaignLiftClient,
+        world: World,
+        *,
+        experiment: str = "",
+        objective: str = "conversion",
+        seed: int = 3,
+    ) -> None:
+        self.client = client
+        self.world = world
+        self.experiment = experiment
+        self.objective = objective
+        self.rng = np.random.default_rng(seed)
+        self.report = LoopReport()
+        self._candidates = [(c.campaign_id, c.features()) for c in world.campaigns]
+
+    def step(self, batch_size: int) -> None:
+        users = self.rng.integers(0, len(self.world.users), batch_size)
+        requests = [
+            UserRequest(
+                unit_id=self.world.users.unit_id.iat[u],
+                user_features=self.world.user_features(int(u)),
+                candidates=self._candidates,
+                experiment=self.experiment,
+            )
+            for u in users
+        ]
+        results = self.client.score_batch(requests)
+        actions = np.array([self.world.action_index(r.decision.campaign_id) for r in results])
+        drawn = self.world.draw(users, actions, self.rng)
+        expected = self.world.truth(self.objective, users, actions)
+        oracle = self.world.oracle(self.objective, users)
+        events = []
+        for k, r in enumerate(results):
+            d = r.decision
+            for stats in (self.report.by_variant[d.variant or d.policy], self.report.by_model[d.model_version]):
+                stats.decisions += 1
+                stats.conversions += int(drawn["conversion"][k])
+                stats.clicks += int(drawn["click"][k])
+                stats.expected_reward += float(expected[k])
+                stats.oracle_reward += float(oracle[k])
+                stats.no_campaign += d.campaign_id is None
+            for kind in ("click", "conversion"):
+                if drawn[kind][k]:
+                    events.append(OutcomeEvent(f"{d.decision_id}:{kind}", d.decision_id, kind))
+        if events:
+            accepted, _ = self.client.log_outcomes(events)
+            self.report.outcomes_sent += len(events)
+            self.report.outcomes_accepted += accepted
+
+    def run(
+        self,
+        decisions: int,
+        *,
+        batch_size: int = 250,
+        progress: Callable[[int], None] | None = None,
+    ) -> LoopReport:
+        done = 0
+        while done < decisions:
+            n = min(batch_size, decisions - done)
+            self.step(n)
+            done += n
+            if progress is not None:
+                progress(n)
+        return self.report

@@ -1,0 +1,78 @@
+"""The one settings object of a Campaign Lift process (env prefix CAMPAIGN_LIFT_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("campaign-lift-data")
+
+
+class Settings(BaseSettings):
+    """Defaults work on a laptop: an SQLite file, a local artifact folder, a localhost port."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMPAIGN_LIFT_", frozen=True)
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'store.db'}",
+        description="SQLAlchemy URL of the store: sqlite:///path (WAL) or "
+        "postgresql+psycopg://user@host/db for several replicas.",
+    )
+    artifact_dir: Path = Field(
+        default=DEFAULT_DATA_DIR / "artifacts",
+        description="Folder holding the ONNX artifacts of registered model versions.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the gRPC server binds.")
+    port: int = Field(default=50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    grpc_workers: int = Field(default=8, ge=1, description="Threads serving RPCs.")
+    max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
+    max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
+    max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")
+    max_outcomes: int = Field(default=10000, ge=1, description="Outcomes per LogOutcomes call.")
+
+    epsilon: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Exploration rate of the default policy."
+    )
+    objective: str = Field(
+        default="conversion", description="Target whose predicted uplift the policy maximizes."
+    )
+    policy: str = Field(
+        default="epsilon_greedy",
+        description="Default policy when a request names no experiment: "
+        "epsilon_greedy, uniform_random or no_campaign.",
+    )
+
+    model_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often servers check the production pointer."
+    )
+    decision_flush_interval_s: float = Field(
+        default=0.05, gt=0, description="Longest time a decision waits before its batch is written."
+    )
+    decision_queue_size: int = Field(
+        default=100_000, ge=1, description="Decisions buffered before Score answers UNAVAILABLE."
+    )
+
+    retrain_after_outcomes: int = Field(
+        default=0, ge=0, description="Start a retrain after this many new outcomes; 0 disables."
+    )
+    attribution_window_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="Decisions younger than this are left out of training (outcomes may follow).",
+    )
+    model_family: str = Field(default="hgb", description="Estimator family used by retrains.")
+    promotion_tolerance: float = Field(
+        default=0.002,
+        ge=0,
+        description="A candidate is promoted when its holdout log loss is at most production's "
+        "plus this.",
+    )
+
+    def ensure_dirs(self) -> None:
+        """Creates the local folders the defaults point at."""
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and self.database_url != "sqlite:///:memory:":
+            Path(self.database_url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)

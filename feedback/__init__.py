@@ -1,0 +1,1 @@
+"""The system of record: decisions, outcomes, model versions, experiments and retrain jobs."""

@@ -1,0 +1,130 @@
+"""SQLAlchemy tables of the store: decisions, outcomes, model versions and stages, experiments, jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class DecisionRow(Base):
+    """One decision the server made, with the exact propensity of the chosen action."""
+
+    __tablename__ = "decisions"
+
+    decision_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(256), index=True)
+    experiment: Mapped[str] = mapped_column(String(128), default="")
+    variant: Mapped[str] = mapped_column(String(128), default="")
+    policy: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    # NULL when the policy chose "no campaign".
+    campaign_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    propensity: Mapped[float] = mapped_column(Float)
+    user_features: Mapped[dict[str, Any]]
+    # [{campaign_id, features, probability, uplift, propensity}, ...] as scored.
+    candidates: Mapped[list[Any]]
+    # Campaign features of the chosen action (the control values for "no campaign").
+    chosen_features: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class OutcomeRow(Base):
+    """One observed outcome, keyed by the caller's event id (idempotency)."""
+
+    __tablename__ = "outcomes"
+
+    seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(256), unique=True)
+    decision_id: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float] = mapped_column(Float)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelVersionRow(Base):
+    """An immutable model version: artifact, checksum, schema, metrics and lineage."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    artifact_path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(32))
+    # {"user": {name: "numeric"|"categorical"}, "campaign": {...}, "control": {...}}
+    feature_schema: Mapped[dict[str, Any]]
+    targets: Mapped[list[Any]]
+    metrics: Mapped[dict[str, Any]]
+    # Where the training data came from and how much of it there was.
+    lineage: Mapped[dict[str, Any]]
+    parent_version: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.version"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StageRow(Base):
+    """A movable pointer (production, candidate, ...) to a model version."""
+
+    __tablename__ = "model_stages"
+
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StageEventRow(Base):
+    """Every pointer move: who, when, from which version to which, and why."""
+
+    __tablename__ = "model_stage_events"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExperimentRow(Base):
+    """An experiment: salt and weighted variants, each bound to a policy config."""
+
+    __tablename__ = "experiments"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    salt: Mapped[str] = mapped_column(String(128))
+    # [{"name": ..., "weight": ..., "policy": {"type": ..., ...}}, ...]
+    variants: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RetrainJobRow(Base):
+    """A retrain run. The unique outcome_seq_from makes a claim atomic across replicas."""
+
+    __tablename__ = "retrain_jobs"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    outcome_seq_from: Mapped[int] = mapped_column(BigInteger, unique=True)
+    outcome_seq_to: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    promoted: Mapped[bool] = mapped_column(default=False)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,92 @@
+"""Recording outcomes idempotently: a batch is acknowledged only after commit, event ids count once."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Insert, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from common.errors import InvalidArgument
+from feedback.models import OutcomeRow
+from feedback.store import Store
+
+OUTCOME_TYPES = ("click", "conversion", "revenue")
+MAX_ID_LENGTH = 256
+# Rows per INSERT statement: keeps far below SQLite's bound-parameter limit.
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    event_id: str
+    decision_id: str
+    type: str
+    value: float
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LogResult:
+    accepted: int
+    duplicates: int
+
+
+def validate_outcome(o: Outcome, where: str) -> None:
+    """Raises InvalidArgument naming `where.field` and the bad value."""
+    for name in ("event_id", "decision_id"):
+        value = getattr(o, name)
+        if not value:
+            raise InvalidArgument(f"{where}.{name} must not be empty")
+        if len(value) > MAX_ID_LENGTH:
+            raise InvalidArgument(f"{where}.{name} is longer than {MAX_ID_LENGTH} characters")
+    if o.type not in OUTCOME_TYPES:
+        raise InvalidArgument(f"{where}.type must be one of {OUTCOME_TYPES}, got {o.type!r}")
+    if not math.isfinite(o.value) or o.value < 0:
+        raise InvalidArgument(f"{where}.value must be finite and >= 0, got {o.value!r}")
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(OutcomeRow).on_conflict_do_nothing(index_elements=["event_id"])
+    return stmt.returning(OutcomeRow.event_id)  # type: ignore[no-any-return]
+
+
+def log_outcomes(store: Store, outcomes: Sequence[Outcome]) -> LogResult:
+    """Stores new outcomes in one transaction; returns only after the commit."""
+    for i, o in enumerate(outcomes):
+        validate_outcome(o, f"outcomes[{i}]")
+    unique = {o.event_id: o for o in reversed(outcomes)}  # first occurrence wins
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "event_id": o.event_id,
+            "decision_id": o.decision_id,
+            "type": o.type,
+            "value": float(o.value),
+            "occurred_at": o.occurred_at,
+            "received_at": now,
+        }
+        for o in unique.values()
+    ]
+    accepted = 0
+    stmt = _insert_ignoring_duplicates(store.dialect)
+    with store.transaction() as session:
+        for start in range(0, len(rows), CHUNK):
+            result = session.execute(stmt.values(rows[start : start + CHUNK]))
+            accepted += len(result.all())
+    return LogResult(accepted=accepted, duplicates=len(outcomes) - accepted)
+
+
+def count_outcomes(store: Store, *, after_seq: int = 0) -> int:
+    with store.transaction() as session:
+        return session.scalar(select(func.count()).where(OutcomeRow.seq > after_seq)) or 0
+
+
+def max_outcome_seq(store: Store) -> int:
+    with store.transaction() as session:
+        return session.scalar(select(func.max(OutcomeRow.seq))) or 0

@@ -1,0 +1,84 @@
+"""The store: one SQLAlchemy engine (SQLite in WAL mode by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from common.errors import Unavailable
+from feedback.models import Base
+
+log = logging.getLogger(__name__)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the writer; FULL makes a commit durable before we acknowledge.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """Owns the engine and hands out transactions; every database error leaves as Unavailable."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = self._make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        # pre_ping survives a database restart: stale pooled connections are replaced.
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        with self._guard("create schema"):
+            Base.metadata.create_all(self.engine)
+
+    def drop_schema(self) -> None:
+        with self._guard("drop schema"):
+            Base.metadata.drop_all(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed when the block ends, or rolled back on error."""
+        with self._guard("transaction"), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as exc:
+            # Connection-level failures mean "try again later"; anything else is a bug.
+            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                raise
+            log.warning("store unavailable during %s: %s", what, exc.__class__.__name__)
+            raise Unavailable(f"store unavailable during {what}: {exc.orig}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, create: bool = True) -> Store:
+    store = Store(url)
+    if create:
+        store.create_schema()
+    return store

@@ -1,0 +1,1 @@
+"""The gRPC process: scoring with onnxruntime, model hot swap, assignment, policies, health."""

@@ -1,0 +1,111 @@
+"""The server process: wires store, models, policies and services onto one gRPC port."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from common.settings import Settings
+from feedback.store import Store, open_store
+from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from server.decision_log import DecisionLog
+from server.model import LoadedModel
+from server.registry_client import ModelManager
+from server.retraining import RetrainRunner
+from server.scoring import Scorer
+from server.servicers import FeedbackServicer, ScoringServicer
+
+log = logging.getLogger(__name__)
+
+SCORING = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
+FEEDBACK = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
+
+
+@dataclass
+class RunningServer:
+    """A started server and the parts a caller (CLI, tests) may need to stop or inspect."""
+
+    server: grpc.Server
+    port: int
+    store: Store
+    models: ModelManager
+    decisions: DecisionLog
+    retrain: RetrainRunner
+    health: health.HealthServicer
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Graceful: refuse new calls, let running ones finish, then write every decision."""
+        for service in ("", SCORING):
+            self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace_s).wait()
+        self.models.stop()
+        self.decisions.close()
+        self.retrain.join(timeout_s=60)
+        self.store.dispose()
+
+
+def start(settings: Settings) -> RunningServer:
+    settings.ensure_dirs()
+    store = open_store(settings.database_url)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_servicer.set(FEEDBACK, health_pb2.HealthCheckResponse.SERVING)
+
+    def on_model(model: LoadedModel | None) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if model else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in ("", SCORING):
+            health_servicer.set(service, status)
+
+    on_model(None)
+    models = ModelManager(store, poll_interval_s=settings.model_poll_interval_s, on_change=on_model)
+    models.start()
+    decisions = DecisionLog(
+        store,
+        flush_interval_s=settings.decision_flush_interval_s,
+        max_queue=settings.decision_queue_size,
+    )
+    retrain = RetrainRunner(store, settings, models)
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 1),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers), options=options
+    )
+    scoring_pb2_grpc.add_ScoringServiceServicer_to_server(
+        ScoringServicer(Scorer(models, store, decisions, settings)), server
+    )
+    feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
+        FeedbackServicer(store, retrain, settings.max_outcomes), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SCORING, FEEDBACK, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    server.start()
+    log.info("serving on %s:%d (store %s)", settings.host, port, store.dialect)
+    return RunningServer(server, port, store, models, decisions, retrain, health_servicer)
+
+
+def serve(settings: Settings) -> None:
+    """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    running = start(settings)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    print(f"campaign-lift serving on {settings.host}:{running.port}", flush=True)
+    done.wait()
+    log.info("shutting down")
+    running.stop()

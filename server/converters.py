@@ -1,0 +1,82 @@
+"""Protobuf messages ↔ the handlers' transport-free types, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from feedback.outcomes import Outcome
+from protos.campaignlift.v1 import common_pb2, feedback_pb2, scoring_pb2
+from server.features import Candidate, FeatureMap, ScoreItem
+from server.scoring import ScoreResult
+
+OUTCOME_TYPES = {
+    feedback_pb2.OUTCOME_TYPE_CLICK: "click",
+    feedback_pb2.OUTCOME_TYPE_CONVERSION: "conversion",
+    feedback_pb2.OUTCOME_TYPE_REVENUE: "revenue",
+}
+
+
+def _features(values: Mapping[str, common_pb2.FeatureValue]) -> FeatureMap:
+    out: dict[str, float | str | None] = {}
+    for name, v in values.items():
+        kind = v.WhichOneof("kind")
+        out[name] = v.number if kind == "number" else v.text if kind == "text" else None
+    return out
+
+
+def score_item(msg: scoring_pb2.ScoreRequest, where: str = "") -> ScoreItem:
+    return ScoreItem(
+        unit_id=msg.unit_id,
+        user_features=_features(msg.user_features),
+        candidates=[Candidate(c.campaign_id, _features(c.features)) for c in msg.candidates],
+        experiment=msg.experiment,
+        model_version=msg.model_version,
+        where=where,
+    )
+
+
+def score_response(result: ScoreResult) -> scoring_pb2.ScoreResponse:
+    decided_at = Timestamp()
+    decided_at.FromDatetime(result.decided_at)
+    return scoring_pb2.ScoreResponse(
+        scores=[
+            scoring_pb2.CandidateScore(
+                campaign_id=c.campaign_id,
+                probability=c.probability,
+                uplift=c.uplift,
+                propensity=c.propensity,
+            )
+            for c in result.candidates
+        ],
+        decision=scoring_pb2.Decision(
+            decision_id=result.decision_id,
+            campaign_id=result.campaign_id or "",
+            no_campaign=result.campaign_id is None,
+            propensity=result.propensity,
+            no_campaign_propensity=result.no_campaign_propensity,
+            experiment=result.experiment,
+            variant=result.variant,
+            policy=result.policy,
+            model_version=result.model_version,
+            decided_at=decided_at,
+        ),
+    )
+
+
+def outcome(msg: feedback_pb2.Outcome) -> Outcome:
+    """Unknown enum numbers pass through by name so that validation can name the bad value."""
+    kind = OUTCOME_TYPES.get(msg.type)
+    if kind is None:
+        names = feedback_pb2.OutcomeType.keys()
+        kind = feedback_pb2.OutcomeType.Name(msg.type) if msg.type < len(names) else str(msg.type)
+    occurred = msg.occurred_at.ToDatetime(tzinfo=UTC) if msg.HasField("occurred_at") else None
+    return Outcome(
+        event_id=msg.event_id,
+        decision_id=msg.decision_id,
+        type=kind,
+        value=msg.value,
+        occurred_at=occurred or datetime.now(UTC),
+    )

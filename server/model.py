@@ -1,0 +1,99 @@
+"""A loaded model version: its onnxruntime session, feature schema and targets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from common.errors import ModelError
+from feedback.registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+ORT_TYPES = {"numeric": "tensor(float)", "categorical": "tensor(string)"}
+OUTPUT_SUFFIXES = ("_probability", "_control_probability", "_uplift")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    session: ort.InferenceSession
+    user_features: dict[str, str]
+    campaign_features: dict[str, str]
+    control: dict[str, Any]
+    targets: tuple[str, ...]
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per target: (probability with the campaign, uplift versus no campaign), one per row."""
+        names = [f"{t}{s}" for t in self.targets for s in ("_probability", "_uplift")]
+        try:
+            out = self.session.run(names, feeds)
+        except Exception as exc:  # onnxruntime's own error types
+            raise ModelError(f"model version {self.version} failed to run: {exc}") from exc
+        return {t: (out[2 * i], out[2 * i + 1]) for i, t in enumerate(self.targets)}
+
+
+def _session_options() -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One thread per run: throughput comes from several requests and processes, and more
+    # intra-op threads only contend on a 2-core machine.
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return opts
+
+
+def load_model(version: ModelVersion) -> LoadedModel:
+    """Reads, verifies (sha256, schema against graph) and loads one version; ModelError if not."""
+    path = Path(version.artifact_path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"model version {version.version}: cannot read {path}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != version.sha256:
+        raise ModelError(
+            f"model version {version.version}: artifact {path} sha256 {digest[:12]}... does not "
+            f"match the registered {version.sha256[:12]}..."
+        )
+    try:
+        session = ort.InferenceSession(
+            data, sess_options=_session_options(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        raise ModelError(f"model version {version.version}: onnxruntime refused it: {exc}") from exc
+    schema = version.feature_schema
+    model = LoadedModel(
+        version=str(version.version),
+        session=session,
+        user_features=dict(schema["user"]),
+        campaign_features=dict(schema["campaign"]),
+        control=dict(schema["control"]),
+        targets=tuple(version.targets),
+    )
+    _check_graph(model, session)
+    log.info("loaded model version %s from %s", model.version, path)
+    return model
+
+
+def _check_graph(model: LoadedModel, session: ort.InferenceSession) -> None:
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    expected = {c: ORT_TYPES[k] for c, k in {**model.user_features, **model.campaign_features}.items()}
+    if inputs != expected:
+        raise ModelError(
+            f"model version {model.version}: graph inputs {inputs} do not match schema {expected}"
+        )
+    outputs = {o.name for o in session.get_outputs()}
+    missing = {f"{t}{s}" for t in model.targets for s in OUTPUT_SUFFIXES} - outputs
+    if missing:
+        raise ModelError(f"model version {model.version}: graph lacks outputs {sorted(missing)}")
+    meta = session.get_modelmeta().custom_metadata_map.get("campaign_lift.schema")
+    if meta is not None and json.loads(meta).get("targets") != list(model.targets):
+        raise ModelError(f"model version {model.version}: graph targets differ from the registry")

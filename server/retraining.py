@@ -1,0 +1,52 @@
+"""Runs retrain jobs in the background of a server when the trigger says so."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from common.settings import Settings
+from feedback.store import Store
+from feedback.trigger import claim_retrain
+from server.registry_client import ModelManager
+from trainer.retrain import RetrainConfig, run_job
+
+log = logging.getLogger(__name__)
+
+
+class RetrainRunner:
+    """At most one job per process; the store's claim makes it at most one per window overall."""
+
+    def __init__(self, store: Store, settings: Settings, models: ModelManager) -> None:
+        self._store = store
+        self._min_new = settings.retrain_after_outcomes
+        self._config = RetrainConfig.from_settings(settings)
+        self._models = models
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        """Called after outcomes are committed; returns at once."""
+        if self._min_new <= 0:
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="retrain", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            job = claim_retrain(self._store, min_new_outcomes=self._min_new)
+            if job is None:
+                return
+            result = run_job(self._store, job, self._config)
+            if result is not None and result.promoted:
+                self._models.refresh()
+        except Exception:
+            log.exception("retrain runner failed")
+
+    def join(self, timeout_s: float = 300.0) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)

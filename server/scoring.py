@@ -1,0 +1,187 @@
+"""The scoring handler, transport-free: validate, run the model once per batch, decide, log."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from common.errors import ResourceExhausted
+from common.settings import Settings
+from feedback.decisions import DecisionRecord
+from feedback.experiments import Experiment, get_experiment
+from feedback.store import Store
+from server.assignment import choose_variant
+from server.decision_log import DecisionLog
+from server.features import ScoreItem, build_feeds, validate_item
+from server.model import LoadedModel
+from server.policy import Policy, build_policy, sample
+from server.registry_client import ModelManager
+
+EXPERIMENT_CACHE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateResult:
+    campaign_id: str
+    probability: dict[str, float]
+    uplift: dict[str, float]
+    propensity: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    candidates: list[CandidateResult]
+    decision_id: str
+    campaign_id: str | None  # None: no campaign
+    propensity: float
+    no_campaign_propensity: float
+    experiment: str
+    variant: str
+    policy: str
+    model_version: str
+    decided_at: datetime
+
+
+class Experiments:
+    """Experiments read from the store, cached briefly so Score does not query per request."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cache: dict[str, tuple[float, Experiment, list[Policy]]] = {}
+        self._lock = threading.Lock()
+
+    def assign(self, name: str, unit_id: str) -> tuple[str, Policy]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(name)
+        if hit is None or hit[0] < now:
+            experiment = get_experiment(self._store, name)
+            policies = [build_policy(v.policy) for v in experiment.variants]
+            hit = (now + EXPERIMENT_CACHE_S, experiment, policies)
+            with self._lock:
+                self._cache[name] = hit
+        _, experiment, policies = hit
+        i = choose_variant(experiment.salt, unit_id, [v.weight for v in experiment.variants])
+        return experiment.variants[i].name, policies[i]
+
+
+class Scorer:
+    def __init__(
+        self, models: ModelManager, store: Store, decisions: DecisionLog, settings: Settings
+    ) -> None:
+        self._models = models
+        self._decisions = decisions
+        self._experiments = Experiments(store)
+        self._settings = settings
+        self._default_policy = build_policy({"type": settings.policy, "epsilon": settings.epsilon})
+
+    def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
+        if len(items) > self._settings.max_batch:
+            raise ResourceExhausted(
+                f"requests has {len(items)} entries; the limit is {self._settings.max_batch}"
+            )
+        for item in items:
+            validate_item(item, self._settings.max_candidates)
+        by_model: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_model.setdefault(item.model_version, []).append(i)
+        results: list[ScoreResult | None] = [None] * len(items)
+        records: list[DecisionRecord] = []
+        for version, indices in by_model.items():
+            model = self._models.get(version)
+            group = [items[i] for i in indices]
+            for i, (result, record) in zip(indices, self._score_group(group, model), strict=True):
+                results[i] = result
+                records.append(record)
+        self._decisions.submit(records)
+        return [r for r in results if r is not None]
+
+    def _score_group(
+        self, items: list[ScoreItem], model: LoadedModel
+    ) -> list[tuple[ScoreResult, DecisionRecord]]:
+        predictions = model.predict(build_feeds(items, model))
+        objective = self._settings.objective
+        if objective not in model.targets:
+            objective = model.targets[0]
+        out = []
+        start = 0
+        for item in items:
+            stop = start + len(item.candidates)
+            rows = {t: (p[start:stop], u[start:stop]) for t, (p, u) in predictions.items()}
+            out.append(self._decide(item, model, rows, objective))
+            start = stop
+        return out
+
+    def _decide(
+        self,
+        item: ScoreItem,
+        model: LoadedModel,
+        rows: dict[str, tuple[np.ndarray, np.ndarray]],
+        objective: str,
+    ) -> tuple[ScoreResult, DecisionRecord]:
+        if item.experiment:
+            variant, policy = self._experiments.assign(item.experiment, item.unit_id)
+        else:
+            variant, policy = "", self._default_policy
+        ids = [c.campaign_id for c in item.candidates]
+        probs = policy.probabilities(rows[objective][1].astype(np.float64), ids)
+        decision = uuid.uuid4()
+        chosen = sample(probs, np.random.default_rng(decision.int))
+        no_campaign = chosen == len(ids)
+        candidates = [
+            CandidateResult(
+                campaign_id=cid,
+                probability={t: float(p[j]) for t, (p, _) in rows.items()},
+                uplift={t: float(u[j]) for t, (_, u) in rows.items()},
+                propensity=float(probs[j]),
+            )
+            for j, cid in enumerate(ids)
+        ]
+        now = datetime.now(UTC)
+        result = ScoreResult(
+            candidates=candidates,
+            decision_id=decision.hex,
+            campaign_id=None if no_campaign else ids[chosen],
+            propensity=float(probs[chosen]),
+            no_campaign_propensity=float(probs[-1]),
+            experiment=item.experiment,
+            variant=variant,
+            policy=policy.name,
+            model_version=model.version,
+            decided_at=now,
+        )
+        chosen_features = (
+            dict(model.control)
+            if no_campaign
+            else {k: item.candidates[chosen].features.get(k) for k in model.campaign_features}
+        )
+        record = DecisionRecord(
+            decision_id=result.decision_id,
+            unit_id=item.unit_id,
+            experiment=item.experiment,
+            variant=variant,
+            policy=policy.name,
+            model_version=model.version,
+            campaign_id=result.campaign_id,
+            propensity=result.propensity,
+            user_features=dict(item.user_features),
+            candidates=[
+                {
+                    "campaign_id": c.campaign_id,
+                    "features": dict(item.candidates[j].features),
+                    "probability": c.probability,
+                    "uplift": c.uplift,
+                    "propensity": c.propensity,
+                }
+                for j, c in enumerate(candidates)
+            ],
+            chosen_features=chosen_features,
+            created_at=now,
+        )
+        return result, record

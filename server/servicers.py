@@ -1,0 +1,59 @@
+"""Thin gRPC servicers: protobuf → handler → protobuf; errors mapped in server/errors.py."""
+
+from __future__ import annotations
+
+import grpc
+
+from common.errors import ResourceExhausted
+from feedback.outcomes import log_outcomes
+from feedback.store import Store
+from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from server import converters
+from server.errors import grpc_errors
+from server.retraining import RetrainRunner
+from server.scoring import Scorer
+
+
+class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
+    def __init__(self, scorer: Scorer) -> None:
+        self._scorer = scorer
+
+    @grpc_errors
+    def Score(
+        self, request: scoring_pb2.ScoreRequest, context: grpc.ServicerContext
+    ) -> scoring_pb2.ScoreResponse:
+        (result,) = self._scorer.score([converters.score_item(request)])
+        return converters.score_response(result)
+
+    @grpc_errors
+    def ScoreBatch(
+        self, request: scoring_pb2.ScoreBatchRequest, context: grpc.ServicerContext
+    ) -> scoring_pb2.ScoreBatchResponse:
+        items = [
+            converters.score_item(r, where=f"requests[{i}].") for i, r in enumerate(request.requests)
+        ]
+        results = self._scorer.score(items)
+        return scoring_pb2.ScoreBatchResponse(
+            responses=[converters.score_response(r) for r in results]
+        )
+
+
+class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
+    def __init__(self, store: Store, retrain: RetrainRunner, max_outcomes: int) -> None:
+        self._store = store
+        self._retrain = retrain
+        self._max_outcomes = max_outcomes
+
+    @grpc_errors
+    def LogOutcomes(
+        self, request: feedback_pb2.LogOutcomesRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.LogOutcomesResponse:
+        if len(request.outcomes) > self._max_outcomes:
+            raise ResourceExhausted(
+                f"outcomes has {len(request.outcomes)} entries; the limit is {self._max_outcomes}"
+            )
+        result = log_outcomes(self._store, [converters.outcome(o) for o in request.outcomes])
+        self._retrain.poke()
+        return feedback_pb2.LogOutcomesResponse(
+            accepted=result.accepted, duplicates=result.duplicates
+        )

@@ -1,0 +1,56 @@
+"""ONNX export: every supported family converts into one graph with uplift and passes parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from common.errors import ModelError
+from trainer.data import clean
+from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
+from trainer.pipeline import FAMILIES, build_pipeline
+from trainer.spec import FeatureSpec
+from trainer.train import train
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_exports_with_parity(family: str, history, sim_spec: FeatureSpec) -> None:
+    model = train(history.head(2_500), sim_spec, family=family)
+    assert model.parity_max_abs_diff <= 1e-5
+    graph = onnx.load_from_string(model.onnx_bytes)
+    assert [i.name for i in graph.graph.input] == list(sim_spec.features)
+    outputs = {o.name for o in graph.graph.output}
+    assert outputs == {n for t in sim_spec.targets for n in output_names(t)}
+    auc = model.metrics["conversion"]["auc"]
+    assert 0.5 < auc <= 1.0
+
+
+def test_uplift_is_treated_minus_control_inside_the_graph(trained_logreg, sim_spec) -> None:
+    rows = trained_logreg.holdout.head(50)
+    out = predict_onnx(session_for(trained_logreg.onnx_bytes), rows, sim_spec)
+    p, c, u = output_names("conversion")
+    np.testing.assert_allclose(out[u], out[p] - out[c], atol=1e-7)
+    # Rows whose campaign is already the control have zero uplift.
+    control_rows = rows["campaign_type"].to_numpy() == "none"
+    assert control_rows.any()
+    assert np.abs(out[u][control_rows]).max() < 1e-6
+    assert np.abs(out[u][~control_rows]).max() > 1e-4
+
+
+def test_parity_check_refuses_a_graph_that_disagrees(history, sim_spec: FeatureSpec) -> None:
+    data, _ = clean(history.head(1_500), sim_spec)
+    x = data[list(sim_spec.features)]
+    a = {t: build_pipeline(sim_spec, "logreg").fit(x, data[t]) for t in sim_spec.targets}
+    b = {t: build_pipeline(sim_spec, "tree").fit(x, data[t]) for t in sim_spec.targets}
+    graph_of_b = compose(b, sim_spec).SerializeToString()
+    assert check_parity(graph_of_b, b, data, sim_spec) <= 1e-5
+    with pytest.raises(ModelError, match="parity check failed"):
+        check_parity(graph_of_b, a, data, sim_spec)
+
+
+def test_unknown_family_is_refused(history, sim_spec: FeatureSpec) -> None:
+    from common.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="model family must be one of"):
+        train(history.head(500), sim_spec, family="xgboost")

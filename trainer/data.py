@@ -1,0 +1,100 @@
+"""Loading training data (CSV, Parquet, the store) and cleaning it with a counted report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from common.errors import InvalidArgument
+from trainer.spec import FeatureSpec
+
+
+@dataclass
+class CleaningReport:
+    """What cleaning changed, counted; nothing is dropped silently."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    duplicate_rows_dropped: int = 0
+    bad_target_rows_dropped: int = 0
+    # Per column: values that were missing (left for the pipeline's imputer).
+    missing_values: dict[str, int] = field(default_factory=dict)
+    # Per column: values that were not numbers or not finite (made missing, then imputed).
+    invalid_values: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise InvalidArgument(f"data file {str(path)!r} does not exist")
+    if path.suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix in (".csv", ".gz"):
+        return pd.read_csv(path)
+    raise InvalidArgument(f"data file {str(path)!r}: expected .csv or .parquet")
+
+
+def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningReport]:
+    """Types every declared column, counts and handles missing/invalid values and bad rows.
+
+    Numeric features become float32 so that scikit-learn and onnxruntime see identical values;
+    categorical features become strings with "" for missing (the pipeline imputes it).
+    """
+    report = CleaningReport(rows_in=len(df))
+    needed = [*spec.features, *spec.targets]
+    absent = [c for c in needed if c not in df.columns]
+    if absent:
+        raise InvalidArgument(f"data for spec {spec.name!r} lacks columns {absent}")
+    out = df.copy()
+    if spec.row_id and spec.row_id in out.columns:
+        before = len(out)
+        out = out.drop_duplicates(subset=[spec.row_id], keep="first")
+        report.duplicate_rows_dropped = before - len(out)
+    else:
+        report.notes.append("no row id column: duplicates not checked (identical rows may be real)")
+
+    for col, kind in spec.features.items():
+        raw = out[col]
+        missing = raw.isna()
+        if kind == "numeric":
+            num = pd.to_numeric(raw, errors="coerce").astype(float)
+            invalid = (~missing & num.isna()) | np.isinf(num.fillna(0.0))
+            num[invalid] = np.nan
+            out[col] = num.astype(np.float32)
+            report.invalid_values[col] = int(invalid.sum())
+        else:
+            text = raw.astype("string").fillna("").str.strip()
+            missing = missing | (text == "")
+            out[col] = text.astype(object)
+        report.missing_values[col] = int(missing.sum())
+
+    bad = pd.Series(False, index=out.index)
+    for target in spec.targets:
+        y = pd.to_numeric(out[target], errors="coerce")
+        bad |= ~y.isin([0, 1])
+        out[target] = y
+    report.bad_target_rows_dropped = int(bad.sum())
+    out = out[~bad]
+    for target in spec.targets:
+        out[target] = out[target].astype(np.int64)
+    report.rows_out = len(out)
+    if report.rows_out == 0:
+        raise InvalidArgument(f"no usable rows left after cleaning data for spec {spec.name!r}")
+    return out.reset_index(drop=True), report
+
+
+def with_control(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The same rows with every campaign feature set to its "no campaign" value."""
+    ctrl = df.copy()
+    for col, kind in spec.campaign_features.items():
+        value = spec.control[col]
+        ctrl[col] = np.float32(value) if kind == "numeric" else str(value)
+    return ctrl

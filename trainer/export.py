@@ -1,0 +1,194 @@
+"""ONNX export: every target's pipeline, and its uplift, composed into ONE graph; parity-checked.
+
+The graph takes the raw features (one [N, 1] input per column) and returns, per target t,
+`t_probability` (with the campaign), `t_control_probability` (campaign features replaced by the
+spec's control values inside the graph) and `t_uplift` (their difference). The server feeds raw
+features and reads these outputs: no feature code is re-implemented at serving time.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+from onnx import TensorProto, helper
+from sklearn.pipeline import Pipeline
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+from common.errors import ModelError
+from trainer.data import with_control
+from trainer.spec import FeatureSpec
+
+TARGET_OPSET = 17
+ML_OPSET = 3
+PARITY_TOLERANCE = 1e-5
+SCHEMA_KEY = "campaign_lift.schema"
+OUTPUT_SUFFIXES = ("_probability", "_control_probability", "_uplift")
+
+
+def output_names(target: str) -> tuple[str, str, str]:
+    return tuple(f"{target}{s}" for s in OUTPUT_SUFFIXES)  # type: ignore[return-value]
+
+
+def _initial_types(spec: FeatureSpec) -> list[tuple[str, Any]]:
+    return [
+        (col, FloatTensorType([None, 1]) if kind == "numeric" else StringTensorType([None, 1]))
+        for col, kind in spec.features.items()
+    ]
+
+
+def _convert_one(pipeline: Pipeline, spec: FeatureSpec) -> onnx.ModelProto:
+    try:
+        with warnings.catch_warnings():
+            # skl2onnx's tree converters hand booleans to an ints attribute: a warning under
+            # protobuf 6 (pinned for this reason), an error under protobuf 7.
+            warnings.filterwarnings("ignore", message="Field onnx.AttributeProto.ints")
+            return convert_sklearn(  # type: ignore[no-any-return]
+                pipeline,
+                initial_types=_initial_types(spec),
+                options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+                target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET},
+            )
+    except Exception as exc:  # skl2onnx raises many types; all mean "cannot export"
+        raise ModelError(f"skl2onnx could not convert {type(pipeline[-1]).__name__}: {exc}") from exc
+
+
+def _control_const(col: str, kind: str, value: Any) -> TensorProto:
+    if kind == "numeric":
+        return helper.make_tensor(f"{col}__control_value", TensorProto.FLOAT, [1, 1], [float(value)])
+    return helper.make_tensor(
+        f"{col}__control_value", TensorProto.STRING, [1, 1], [str(value).encode()]
+    )
+
+
+def compose(pipelines: Mapping[str, Pipeline], spec: FeatureSpec) -> onnx.ModelProto:
+    """One graph: inputs doubled (as sent, then with control campaign features), each target's
+    converted pipeline run once over 2N rows, outputs sliced back into N-row halves."""
+    features = spec.features
+    first = next(iter(features))
+    nodes = [
+        helper.make_node("Shape", [first], ["rows_shape"]),
+        helper.make_node("Slice", ["rows_shape", "zero_1d", "one_1d"], ["n_rows"]),
+    ]
+    inits = [
+        helper.make_tensor("zero_1d", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("one_1d", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("int64_max_1d", TensorProto.INT64, [1], [np.iinfo(np.int64).max]),
+        helper.make_tensor("positive_index", TensorProto.INT64, [], [1]),
+    ]
+    inputs = []
+    for col, kind in features.items():
+        dtype = TensorProto.FLOAT if kind == "numeric" else TensorProto.STRING
+        inputs.append(helper.make_tensor_value_info(col, dtype, [None, 1]))
+        if col in spec.campaign_features:
+            inits.append(_control_const(col, kind, spec.control[col]))
+            nodes.append(helper.make_node("Shape", [col], [f"{col}__shape"]))
+            nodes.append(
+                helper.make_node(
+                    "Expand", [f"{col}__control_value", f"{col}__shape"], [f"{col}__control"]
+                )
+            )
+            nodes.append(
+                helper.make_node("Concat", [col, f"{col}__control"], [f"{col}__both"], axis=0)
+            )
+        else:
+            nodes.append(helper.make_node("Concat", [col, col], [f"{col}__both"], axis=0))
+
+    outputs = []
+    opsets: dict[str, int] = {}
+    for target, pipeline in pipelines.items():
+        sub = onnx.compose.add_prefix(_convert_one(pipeline, spec), f"{target}__")
+        for op in sub.opset_import:
+            opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
+        for col in features:
+            nodes.append(helper.make_node("Identity", [f"{col}__both"], [f"{target}__{col}"]))
+        nodes.extend(sub.graph.node)
+        inits.extend(sub.graph.initializer)
+        p_name, c_name, u_name = output_names(target)
+        probs = f"{target}__probabilities"
+        nodes += [
+            helper.make_node("Gather", [probs, "positive_index"], [f"{target}__p_all"], axis=1),
+            helper.make_node("Slice", [f"{target}__p_all", "zero_1d", "n_rows"], [p_name]),
+            helper.make_node("Slice", [f"{target}__p_all", "n_rows", "int64_max_1d"], [c_name]),
+            helper.make_node("Sub", [p_name, c_name], [u_name]),
+        ]
+        outputs += [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
+            for name in (p_name, c_name, u_name)
+        ]
+    graph = helper.make_graph(nodes, "campaign_lift", inputs, outputs, inits)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        producer_name="campaign-lift",
+    )
+    model.ir_version = min(model.ir_version, 10)
+    schema = {**spec.schema(), "targets": list(pipelines)}
+    helper.set_model_props(model, {SCHEMA_KEY: json.dumps(schema, sort_keys=True)})
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise ModelError(f"composed ONNX graph is invalid: {exc}") from exc
+    return model
+
+
+def feeds_from_frame(df: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    """The graph's inputs from a cleaned frame: [N, 1] float32 or object (string) arrays."""
+    feeds = {}
+    for col, kind in spec.features.items():
+        values = df[col].to_numpy()
+        dtype: Any = np.float32 if kind == "numeric" else object
+        feeds[col] = values.astype(dtype).reshape(-1, 1)
+    return feeds
+
+
+def session_for(model_bytes: bytes) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
+
+
+def predict_onnx(
+    session: ort.InferenceSession, df: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, np.ndarray]:
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds_from_frame(df, spec)), strict=True))
+
+
+def predict_sklearn(
+    pipelines: Mapping[str, Pipeline], df: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, np.ndarray]:
+    control = with_control(df, spec)
+    out = {}
+    for target, pipeline in pipelines.items():
+        p_name, c_name, u_name = output_names(target)
+        out[p_name] = pipeline.predict_proba(df[list(spec.features)])[:, 1]
+        out[c_name] = pipeline.predict_proba(control[list(spec.features)])[:, 1]
+        out[u_name] = out[p_name] - out[c_name]
+    return out
+
+
+def check_parity(
+    model_bytes: bytes,
+    pipelines: Mapping[str, Pipeline],
+    df: pd.DataFrame,
+    spec: FeatureSpec,
+    tolerance: float = PARITY_TOLERANCE,
+) -> float:
+    """Max |sklearn - onnxruntime| over every output on `df`; refuses the export above tolerance."""
+    expected = predict_sklearn(pipelines, df, spec)
+    got = predict_onnx(session_for(model_bytes), df, spec)
+    worst = max(float(np.max(np.abs(got[k] - expected[k]), initial=0.0)) for k in expected)
+    if not worst <= tolerance:
+        raise ModelError(
+            f"ONNX parity check failed: max |sklearn - onnxruntime| = {worst:.3g} > {tolerance:g}"
+        )
+    return worst

@@ -1,0 +1,115 @@
+"""The retrain job: train on the store's labelled decisions, gate against production, promote."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from common.errors import CampaignLiftError, FailedPrecondition
+from common.settings import Settings
+from feedback.registry import CANDIDATE, PRODUCTION, get_version, set_stage, stage_version
+from feedback.store import Store
+from feedback.training_data import labelled_decisions
+from feedback.trigger import RetrainJob, finish_job
+from trainer.spec import FeatureSpec
+from trainer.train import holdout_metrics, register, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    artifact_dir: Path
+    family: str = "hgb"
+    objective: str = "conversion"
+    attribution_window_s: float = 86_400.0
+    promotion_tolerance: float = 0.002
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrainConfig:
+        return cls(
+            artifact_dir=settings.artifact_dir,
+            family=settings.model_family,
+            objective=settings.objective,
+            attribution_window_s=settings.attribution_window_s,
+            promotion_tolerance=settings.promotion_tolerance,
+        )
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    version: int
+    promoted: bool
+    objective: str
+    candidate_log_loss: float
+    production_log_loss: float
+    rows: int
+
+
+def retrain(
+    store: Store, config: RetrainConfig, *, seed: int = 0, actor: str = "retrain"
+) -> RetrainResult:
+    """Trains a candidate on decisions older than the attribution window, with production's
+    feature schema and targets, and promotes it when its holdout log loss on the objective is
+    not worse than production's on the same rows (plus `promotion_tolerance`)."""
+    prod_id = stage_version(store, PRODUCTION)
+    if prod_id is None:
+        raise FailedPrecondition("retrain needs a production model to take its schema from")
+    prod = get_version(store, prod_id)
+    spec = FeatureSpec.from_schema(prod.feature_schema, prod.targets, name="store")
+    cutoff = datetime.now(UTC) - timedelta(seconds=config.attribution_window_s)
+    data = labelled_decisions(store, decided_before=cutoff)
+    if data.empty:
+        raise FailedPrecondition("no labelled decisions older than the attribution window yet")
+    trained = train(data, spec, family=config.family, seed=seed)
+    with open(prod.artifact_path, "rb") as fh:
+        prod_metrics = holdout_metrics(fh.read(), trained.holdout, spec)
+    target = config.objective if config.objective in spec.targets else spec.targets[0]
+    cand_loss = trained.metrics[target]["log_loss"]
+    prod_loss = prod_metrics[target]["log_loss"]
+    promote = cand_loss <= prod_loss + config.promotion_tolerance
+    trained.extra_lineage["gate"] = {
+        "objective": target,
+        "candidate": trained.metrics,
+        "production": prod_metrics,
+        "production_version": prod.version,
+        "promoted": promote,
+    }
+    version = register(
+        store, trained, config.artifact_dir, source="store", parent_version=prod.version
+    ).version
+    set_stage(store, CANDIDATE, version, actor=actor, reason="retrained from feedback")
+    if promote:
+        reason = f"holdout log loss {cand_loss:.5f} vs production {prod_loss:.5f} ({target})"
+        set_stage(store, PRODUCTION, version, actor=actor, reason=reason)
+    log.info(
+        "retrained version %d on %d rows: %s log loss %.5f vs production %.5f -> %s",
+        version, len(data), target, cand_loss, prod_loss, "promoted" if promote else "kept",
+    )
+    return RetrainResult(version, promote, target, cand_loss, prod_loss, len(data))
+
+
+def run_job(store: Store, job: RetrainJob, config: RetrainConfig) -> RetrainResult | None:
+    """Runs a claimed job and records how it ended; a failure is recorded, never raised."""
+    try:
+        result = retrain(store, config, seed=job.id, actor=f"retrain-job-{job.id}")
+    except CampaignLiftError as exc:
+        log.warning("retrain job %d failed: %s", job.id, exc.message)
+        finish_job(store, job.id, status="failed", message=exc.message)
+        return None
+    except Exception as exc:
+        log.exception("retrain job %d crashed", job.id)
+        finish_job(store, job.id, status="failed", message=f"{type(exc).__name__}: {exc}")
+        return None
+    finish_job(
+        store,
+        job.id,
+        status="succeeded",
+        result_version=result.version,
+        promoted=result.promoted,
+        message=f"{result.objective} log loss {result.candidate_log_loss:.5f} vs "
+        f"{result.production_log_loss:.5f} on {result.rows} rows",
+    )
+    return result

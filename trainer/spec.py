@@ -1,0 +1,87 @@
+"""Feature specs: which columns are user features, campaign features (with control values), targets."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.errors import InvalidArgument
+
+KINDS = ("numeric", "categorical")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A data set's columns, declared as data so a new data set needs a spec, not code.
+
+    `control` holds the campaign-feature values meaning "no campaign": the model's uplift is
+    its prediction with a campaign minus its prediction with these values.
+    """
+
+    name: str
+    user_features: dict[str, str]
+    campaign_features: dict[str, str]
+    control: dict[str, Any]
+    targets: tuple[str, ...]
+    treatment: str | None = None
+    unit_id: str | None = None
+    # Unique id of a logged row (e.g. a decision id): rows repeating it are duplicates.
+    row_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for group in (self.user_features, self.campaign_features):
+            for col, kind in group.items():
+                if kind not in KINDS:
+                    raise InvalidArgument(f"feature {col!r} kind must be one of {KINDS}, got {kind!r}")
+        overlap = set(self.user_features) & set(self.campaign_features)
+        if overlap:
+            raise InvalidArgument(f"columns {sorted(overlap)} are both user and campaign features")
+        missing = set(self.campaign_features) - set(self.control)
+        if missing:
+            raise InvalidArgument(f"control value missing for campaign features {sorted(missing)}")
+        if not self.targets:
+            raise InvalidArgument("a spec needs at least one target")
+
+    @property
+    def features(self) -> dict[str, str]:
+        return {**self.user_features, **self.campaign_features}
+
+    def schema(self) -> dict[str, Any]:
+        """The feature schema stored with a model version (the ONNX graph's inputs)."""
+        return {
+            "user": dict(self.user_features),
+            "campaign": dict(self.campaign_features),
+            "control": dict(self.control),
+        }
+
+    @classmethod
+    def from_schema(cls, schema: dict[str, Any], targets: list[str], name: str) -> FeatureSpec:
+        return cls(
+            name=name,
+            user_features=dict(schema["user"]),
+            campaign_features=dict(schema["campaign"]),
+            control=dict(schema["control"]),
+            targets=tuple(targets),
+            unit_id="unit_id",
+            row_id="decision_id",
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureSpec:
+        data = tomllib.loads(Path(path).read_text())
+        try:
+            return cls(
+                name=data["name"],
+                user_features=dict(data["user_features"]),
+                campaign_features=dict(data["campaign_features"]),
+                control=dict(data["control"]),
+                targets=tuple(data["targets"]),
+                treatment=data.get("treatment"),
+                unit_id=data.get("unit_id"),
+                row_id=data.get("row_id"),
+            )
+        except KeyError as exc:
+            raise InvalidArgument(f"spec {path}: missing key {exc.args[0]!r}") from exc

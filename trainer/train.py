@@ -1,0 +1,145 @@
+"""Training: cleaned data → one pipeline per target → one ONNX graph → parity → metrics → registry."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from common.errors import InvalidArgument
+from feedback.registry import ModelVersion, register_version
+from feedback.store import Store
+from trainer.data import CleaningReport, clean
+from trainer.evaluate import binary_metrics
+from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
+from trainer.pipeline import build_pipeline
+from trainer.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted, exported and parity-checked model, not yet registered."""
+
+    spec: FeatureSpec
+    family: str
+    pipelines: dict[str, Pipeline]
+    onnx_bytes: bytes
+    parity_max_abs_diff: float
+    metrics: dict[str, dict[str, float]]
+    cleaning: CleaningReport
+    holdout: pd.DataFrame
+    rows_train: int
+    extra_lineage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.onnx_bytes).hexdigest()
+
+
+def train(
+    raw: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    family: str = "hgb",
+    seed: int = 0,
+    holdout_fraction: float = 0.25,
+) -> TrainedModel:
+    """Cleans `raw`, fits one pipeline per target, exports and checks one ONNX graph."""
+    data, report = clean(raw, spec)
+    if len(data) < 20:
+        raise InvalidArgument(f"too few rows to train ({len(data)} after cleaning)")
+    train_df, holdout = train_test_split(data, test_size=holdout_fraction, random_state=seed)
+    pipelines = {}
+    for target in spec.targets:
+        y = train_df[target].to_numpy()
+        if len(np.unique(y)) < 2:
+            raise InvalidArgument(f"target {target!r} has a single class in the training rows")
+        pipelines[target] = build_pipeline(spec, family, seed).fit(train_df[list(spec.features)], y)
+    model = compose(pipelines, spec)
+    onnx_bytes = model.SerializeToString()
+    parity = check_parity(onnx_bytes, pipelines, holdout, spec)
+    metrics = holdout_metrics(onnx_bytes, holdout, spec)
+    log.info("trained %s on %d rows; parity %.2g; metrics %s", family, len(train_df), parity, metrics)
+    return TrainedModel(
+        spec=spec,
+        family=family,
+        pipelines=pipelines,
+        onnx_bytes=onnx_bytes,
+        parity_max_abs_diff=parity,
+        metrics=metrics,
+        cleaning=report,
+        holdout=holdout,
+        rows_train=len(train_df),
+    )
+
+
+def holdout_metrics(
+    onnx_bytes: bytes, holdout: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, dict[str, float]]:
+    """Metrics of the exported graph itself (what will be served) on held-out rows."""
+    predictions = predict_onnx(session_for(onnx_bytes), holdout, spec)
+    return {
+        t: binary_metrics(holdout[t].to_numpy(), predictions[output_names(t)[0]])
+        for t in spec.targets
+    }
+
+
+def write_artifact(onnx_bytes: bytes, artifact_dir: Path) -> Path:
+    """Writes the artifact atomically under its checksum; identical models share one file."""
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(onnx_bytes).hexdigest()
+    path = artifact_dir / f"model-{digest[:16]}.onnx"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=artifact_dir, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(onnx_bytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    return path
+
+
+def register(
+    store: Store,
+    trained: TrainedModel,
+    artifact_dir: Path,
+    *,
+    source: str,
+    data: str = "",
+    parent_version: int | None = None,
+) -> ModelVersion:
+    """Writes the artifact and records the version; `source` is "file" or "store"."""
+    path = write_artifact(trained.onnx_bytes, artifact_dir)
+    lineage = {
+        "source": source,
+        "data": data,
+        "rows_train": trained.rows_train,
+        "rows_holdout": len(trained.holdout),
+        "cleaning": trained.cleaning.as_dict(),
+        "parity_max_abs_diff": trained.parity_max_abs_diff,
+        **trained.extra_lineage,
+    }
+    version = register_version(
+        store,
+        artifact_path=str(path.resolve()),
+        sha256=trained.sha256,
+        family=trained.family,
+        feature_schema=trained.spec.schema(),
+        targets=list(trained.spec.targets),
+        metrics=trained.metrics,
+        lineage=lineage,
+        parent_version=parent_version,
+    )
+    log.info("registered model version %d (%s, sha256 %s)", version.version, path, trained.sha256)
+    return version
