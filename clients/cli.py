@@ -11,14 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Campaign Lift: predict, decide and learn campaign effects.", no_args_is_help=True)
+from common.settings import Settings
+
+app = typer.Typer(
+    help="Campaign Lift: predict, decide and learn campaign effects.", no_args_is_help=True
+)
 console = Console(width=100) if not Console().is_terminal else Console()
 
 
-def _settings(**overrides: object) -> object:
-    from common.settings import Settings
-
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+def _settings(**overrides: object) -> Settings:
+    """Settings from env vars, with the flags that were given on top."""
+    return Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
 @app.command()
@@ -32,7 +35,7 @@ def serve(
     from server.app import serve as run
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run(_settings(port=port, host=host, database_url=database_url))  # type: ignore[arg-type]
+    run(_settings(port=port, host=host, database_url=database_url))
 
 
 @app.command()
@@ -67,13 +70,20 @@ def train(
         f"{rep.duplicate_rows_dropped}; bad targets dropped {rep.bad_target_rows_dropped}; "
         f"missing {sum(rep.missing_values.values())}; invalid {sum(rep.invalid_values.values())}"
     )
-    table = Table(title=f"held-out metrics ({len(trained.holdout)} rows), parity "
-                  f"{trained.parity_max_abs_diff:.1e}")
+    table = Table(
+        title=f"held-out metrics ({len(trained.holdout)} rows), parity "
+        f"{trained.parity_max_abs_diff:.1e}"
+    )
     for col in ("target", "AUC", "log loss", "Brier", "base rate"):
         table.add_column(col, justify="right")
     for target, m in trained.metrics.items():
-        table.add_row(target, f"{m.get('auc', float('nan')):.4f}", f"{m['log_loss']:.4f}",
-                      f"{m['brier']:.4f}", f"{m['base_rate']:.4f}")
+        table.add_row(
+            target,
+            f"{m.get('auc', float('nan')):.4f}",
+            f"{m['log_loss']:.4f}",
+            f"{m['brier']:.4f}",
+            f"{m['base_rate']:.4f}",
+        )
     console.print(table)
     if register_version:
         settings = Settings()
@@ -89,7 +99,7 @@ def train(
 @app.command()
 def score(
     user: Annotated[str, typer.Option(help='User features as JSON, e.g. {"age": 30}.')],
-    candidates: Annotated[str, typer.Option(help='JSON object: campaign id -> features.')],
+    candidates: Annotated[str, typer.Option(help="JSON object: campaign id -> features.")],
     unit_id: Annotated[str, typer.Option(help="Unit (user) id.")] = "cli-user",
     experiment: Annotated[str, typer.Option()] = "",
     target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
@@ -111,20 +121,30 @@ def score(
         except grpc.RpcError as exc:
             console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
             raise typer.Exit(1) from exc
-    table = Table(title=f"decision {result.decision.decision_id} (model {result.decision.model_version})")
+    table = Table(
+        title=f"decision {result.decision.decision_id} (model {result.decision.model_version})"
+    )
     for col in ("campaign", "probability", "uplift", "propensity"):
         table.add_column(col)
     for c in result.candidates:
-        table.add_row(c.campaign_id, json.dumps({k: round(v, 4) for k, v in c.probability.items()}),
-                      json.dumps({k: round(v, 4) for k, v in c.uplift.items()}), f"{c.propensity:.3f}")
+        table.add_row(
+            c.campaign_id,
+            json.dumps({k: round(v, 4) for k, v in c.probability.items()}),
+            json.dumps({k: round(v, 4) for k, v in c.uplift.items()}),
+            f"{c.propensity:.3f}",
+        )
     console.print(table)
     d = result.decision
-    console.print(f"chosen: {d.campaign_id or 'no campaign'} (p={d.propensity:.3f}, policy {d.policy})")
+    console.print(
+        f"chosen: {d.campaign_id or 'no campaign'} (p={d.propensity:.3f}, policy {d.policy})"
+    )
 
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Folder for the demo's store and artifacts.")] = Path(".demo"),
+    workdir: Annotated[
+        Path, typer.Option(help="Folder for the demo's store and artifacts.")
+    ] = Path(".demo"),
     decisions: Annotated[int, typer.Option(help="Simulated decisions.")] = 60_000,
     retrain_after: Annotated[int, typer.Option(help="Retrain after this many outcomes.")] = 3_000,
 ) -> None:
@@ -138,7 +158,9 @@ def demo(
     )
     print_summary(summary, console)
     if len(summary.retrained) < 2 or not summary.learned_beats_random():
-        console.print("[red]the loop did not learn: fewer than two retrains or no gain over random[/red]")
+        console.print(
+            "[red]the loop did not learn: fewer than two retrains or no gain over random[/red]"
+        )
         raise typer.Exit(1)
 
 

@@ -174,15 +174,17 @@ def wait_serving(target: str, *, timeout_s: float = 60.0) -> None:
 
     service = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
+    while True:
+        # A fresh channel per attempt: a refused connection puts a channel into reconnect
+        # backoff, which would hide a server that has just bound its port.
+        with grpc.insecure_channel(target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
                 pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{target} did not become SERVING within {timeout_s}s")
-            time.sleep(0.1)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{target} did not become SERVING within {timeout_s}s")
+        time.sleep(0.1)

@@ -159,9 +159,13 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         t.add_column(col, justify="right")
     for name, s in sorted(summary.report.by_variant.items()):
         t.add_row(
-            name, f"{s.decisions}", f"{s.no_campaign / s.decisions:.1%}",
-            f"{s.conversions / s.decisions:.4f}", f"{s.reward_per_decision:.4f}",
-            f"{s.oracle_reward / s.decisions:.4f}", f"{s.regret_per_decision:.4f}",
+            name,
+            f"{s.decisions}",
+            f"{s.no_campaign / s.decisions:.1%}",
+            f"{s.conversions / s.decisions:.4f}",
+            f"{s.reward_per_decision:.4f}",
+            f"{s.oracle_reward / s.decisions:.4f}",
+            f"{s.regret_per_decision:.4f}",
         )
     console.print(t)
     served = Table(title="Decisions per served model version")
@@ -176,8 +180,11 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     for mv in summary.versions:
         m = mv.metrics.get("conversion", {})
         v.add_row(
-            str(mv.version), str(mv.parent_version or "-"), mv.lineage.get("source", "?"),
-            str(mv.lineage.get("rows_train", "?")), f"{m.get('auc', float('nan')):.3f}",
+            str(mv.version),
+            str(mv.parent_version or "-"),
+            mv.lineage.get("source", "?"),
+            str(mv.lineage.get("rows_train", "?")),
+            f"{m.get('auc', float('nan')):.3f}",
             f"{m.get('log_loss', float('nan')):.4f}",
         )
     console.print(v)
@@ -185,8 +192,13 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     for col in ("job", "status", "version", "promoted", "detail"):
         j.add_column(col)
     for job in summary.jobs:
-        j.add_row(str(job.id), job.status, str(job.result_version or "-"),
-                  "yes" if job.promoted else "no", job.message[:70])
+        j.add_row(
+            str(job.id),
+            job.status,
+            str(job.result_version or "-"),
+            "yes" if job.promoted else "no",
+            job.message[:70],
+        )
     console.print(j)
     r = summary.report
     console.print(f"outcomes sent {r.outcomes_sent}, stored {r.outcomes_accepted}")

@@ -29,7 +29,9 @@ class ArmStats:
 
     @property
     def regret_per_decision(self) -> float:
-        return (self.oracle_reward - self.expected_reward) / self.decisions if self.decisions else 0.0
+        return (
+            (self.oracle_reward - self.expected_reward) / self.decisions if self.decisions else 0.0
+        )
 
 
 @dataclass
@@ -80,7 +82,10 @@ class ClosedLoop:
         events = []
         for k, r in enumerate(results):
             d = r.decision
-            for stats in (self.report.by_variant[d.variant or d.policy], self.report.by_model[d.model_version]):
+            for stats in (
+                self.report.by_variant[d.variant or d.policy],
+                self.report.by_model[d.model_version],
+            ):
                 stats.decisions += 1
                 stats.conversions += int(drawn["conversion"][k])
                 stats.clicks += int(drawn["click"][k])

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from feedback.models import DecisionRow
 from feedback.store import Store
@@ -36,7 +36,7 @@ def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> None:
     rows = [asdict(r) for r in records]
     with store.transaction() as session:
         for start in range(0, len(rows), CHUNK):
-            session.execute(DecisionRow.__table__.insert(), rows[start : start + CHUNK])
+            session.execute(insert(DecisionRow), rows[start : start + CHUNK])
 
 
 def count_decisions(store: Store) -> int:

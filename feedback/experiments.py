@@ -10,6 +10,8 @@ from common.errors import InvalidArgument, NotFound
 from feedback.models import ExperimentRow, utcnow
 from feedback.store import Store
 
+MAX_NAME_LENGTH = 128
+
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -26,23 +28,32 @@ class Experiment:
     variants: tuple[Variant, ...]
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise InvalidArgument("experiment.name must not be empty")
+        if not self.name or len(self.name) > MAX_NAME_LENGTH:
+            raise InvalidArgument(
+                f"experiment.name must have 1 to {MAX_NAME_LENGTH} characters, got {self.name!r}"
+            )
         if not self.variants:
             raise InvalidArgument(f"experiment {self.name!r} needs at least one variant")
         names = [v.name for v in self.variants]
+        if any(len(n) > MAX_NAME_LENGTH for n in names):
+            raise InvalidArgument(f"experiment {self.name!r}: variant names are too long")
         if len(set(names)) != len(names) or not all(names):
-            raise InvalidArgument(f"experiment {self.name!r}: variant names must be unique, got {names}")
+            raise InvalidArgument(
+                f"experiment {self.name!r}: variant names must be unique, got {names}"
+            )
         for v in self.variants:
             if not math.isfinite(v.weight) or v.weight <= 0:
                 raise InvalidArgument(
-                    f"experiment {self.name!r}: variant {v.name!r} weight must be > 0, got {v.weight}"
+                    f"experiment {self.name!r}: variant {v.name!r} weight must be > 0, "
+                    f"got {v.weight}"
                 )
 
 
 def save_experiment(store: Store, experiment: Experiment) -> None:
     """Creates the experiment or replaces its salt and variants."""
-    variants = [{"name": v.name, "weight": v.weight, "policy": v.policy} for v in experiment.variants]
+    variants = [
+        {"name": v.name, "weight": v.weight, "policy": v.policy} for v in experiment.variants
+    ]
     with store.transaction() as session:
         row = session.get(ExperimentRow, experiment.name)
         if row is None:
@@ -67,5 +78,7 @@ def get_experiment(store: Store, name: str) -> Experiment:
         return Experiment(
             name=row.name,
             salt=row.salt,
-            variants=tuple(Variant(v["name"], float(v["weight"]), v["policy"]) for v in row.variants),
+            variants=tuple(
+                Variant(v["name"], float(v["weight"]), v["policy"]) for v in row.variants
+            ),
         )

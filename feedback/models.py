@@ -1,12 +1,13 @@
-"""SQLAlchemy tables of the store: decisions, outcomes, model versions and stages, experiments, jobs."""
+"""SQLAlchemy tables of the store: decisions, outcomes, versions, stages, experiments, jobs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
@@ -16,8 +17,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend. SQLite keeps no offset, so values are converted to
+    UTC before they are written (comparisons then agree with PostgreSQL) and marked UTC on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
 
 
 class DecisionRow(Base):
@@ -25,7 +47,7 @@ class DecisionRow(Base):
 
     __tablename__ = "decisions"
 
-    decision_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     unit_id: Mapped[str] = mapped_column(String(256), index=True)
     experiment: Mapped[str] = mapped_column(String(128), default="")
     variant: Mapped[str] = mapped_column(String(128), default="")
@@ -39,7 +61,7 @@ class DecisionRow(Base):
     candidates: Mapped[list[Any]]
     # Campaign features of the chosen action (the control values for "no campaign").
     chosen_features: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class OutcomeRow(Base):
@@ -49,11 +71,11 @@ class OutcomeRow(Base):
 
     seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(256), unique=True)
-    decision_id: Mapped[str] = mapped_column(String(64), index=True)
+    decision_id: Mapped[str] = mapped_column(String(256), index=True)
     type: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    occurred_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ModelVersionRow(Base):
@@ -74,7 +96,7 @@ class ModelVersionRow(Base):
     parent_version: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.version"), nullable=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class StageRow(Base):
@@ -84,7 +106,7 @@ class StageRow(Base):
 
     stage: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class StageEventRow(Base):
@@ -98,7 +120,7 @@ class StageEventRow(Base):
     to_version: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ExperimentRow(Base):
@@ -110,7 +132,7 @@ class ExperimentRow(Base):
     salt: Mapped[str] = mapped_column(String(128))
     # [{"name": ..., "weight": ..., "policy": {"type": ..., ...}}, ...]
     variants: Mapped[list[Any]]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RetrainJobRow(Base):
@@ -126,5 +148,5 @@ class RetrainJobRow(Base):
     result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     promoted: Mapped[bool] = mapped_column(default=False)
     message: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,4 +1,4 @@
-"""Recording outcomes idempotently: a batch is acknowledged only after commit, event ids count once."""
+"""Recording outcomes idempotently: acknowledged only after commit; an event id counts once."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from feedback.models import OutcomeRow
 from feedback.store import Store
 
 OUTCOME_TYPES = ("click", "conversion", "revenue")
+BINARY_TYPES = ("click", "conversion")
 MAX_ID_LENGTH = 256
 # Rows per INSERT statement: keeps far below SQLite's bound-parameter limit.
 CHUNK = 500
@@ -48,6 +49,10 @@ def validate_outcome(o: Outcome, where: str) -> None:
         raise InvalidArgument(f"{where}.type must be one of {OUTCOME_TYPES}, got {o.type!r}")
     if not math.isfinite(o.value) or o.value < 0:
         raise InvalidArgument(f"{where}.value must be finite and >= 0, got {o.value!r}")
+    if o.type in BINARY_TYPES and o.value not in (0.0, 1.0):
+        raise InvalidArgument(f"{where}.value of a {o.type} must be 0 or 1, got {o.value!r}")
+    if o.occurred_at.tzinfo is None:
+        raise InvalidArgument(f"{where}.occurred_at must be timezone-aware, got {o.occurred_at}")
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Insert:

@@ -30,9 +30,7 @@ def labelled_decisions(store: Store, *, decided_before: datetime | None = None) 
         ).label(t)
         for t, how in LABELS.items()
     ]
-    labels = (
-        select(OutcomeRow.decision_id, *label_cols).group_by(OutcomeRow.decision_id).subquery()
-    )
+    labels = select(OutcomeRow.decision_id, *label_cols).group_by(OutcomeRow.decision_id).subquery()
     stmt = (
         select(
             DecisionRow.decision_id,

@@ -1,4 +1,4 @@
-"""The retrain trigger: after N new outcomes a job is claimed, atomically, by exactly one replica."""
+"""The retrain trigger: after N new outcomes one replica atomically claims a retrain job."""
 
 from __future__ import annotations
 

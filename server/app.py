@@ -49,6 +49,7 @@ class RunningServer:
         self.decisions.close()
         self.retrain.join(timeout_s=60)
         self.store.dispose()
+        log.info("stopped: %d decisions written", self.decisions.written)
 
 
 def start(settings: Settings) -> RunningServer:
@@ -58,7 +59,11 @@ def start(settings: Settings) -> RunningServer:
     health_servicer.set(FEEDBACK, health_pb2.HealthCheckResponse.SERVING)
 
     def on_model(model: LoadedModel | None) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if model else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if model
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for service in ("", SCORING):
             health_servicer.set(service, status)
 
@@ -87,8 +92,12 @@ def start(settings: Settings) -> RunningServer:
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SCORING, FEEDBACK, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
+        (
+            SCORING,
+            FEEDBACK,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
@@ -106,6 +115,7 @@ def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     print(f"campaign-lift serving on {settings.host}:{running.port}", flush=True)
-    done.wait()
+    while not done.wait(0.25):  # a bounded wait lets the signal handler run promptly
+        pass
     log.info("shutting down")
     running.stop()

@@ -51,7 +51,8 @@ class DecisionLog:
                 raise Unavailable("server is shutting down")
             if len(self._queue) + len(records) > self._max_queue:
                 raise Unavailable(
-                    f"decision log is full ({len(self._queue)} waiting): the store is not keeping up"
+                    f"decision log is full ({len(self._queue)} waiting): "
+                    "the store is not keeping up"
                 )
             self._queue.extend(records)
             if len(self._queue) >= self._batch_size:

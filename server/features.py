@@ -47,10 +47,15 @@ def _value(features: FeatureMap, name: str, kind: str, where: str) -> float | st
     return value
 
 
+MAX_ID_LENGTH = 256
+
+
 def validate_item(item: ScoreItem, max_candidates: int) -> None:
     p = item.where
     if not item.unit_id:
         raise InvalidArgument(f"{p}unit_id must not be empty")
+    if len(item.unit_id) > MAX_ID_LENGTH:
+        raise InvalidArgument(f"{p}unit_id is longer than {MAX_ID_LENGTH} characters")
     if not item.candidates:
         raise InvalidArgument(f"{p}candidates must not be empty")
     if len(item.candidates) > max_candidates:
@@ -61,6 +66,10 @@ def validate_item(item: ScoreItem, max_candidates: int) -> None:
     for j, c in enumerate(item.candidates):
         if not c.campaign_id:
             raise InvalidArgument(f"{p}candidates[{j}].campaign_id must not be empty")
+        if len(c.campaign_id) > MAX_ID_LENGTH:
+            raise InvalidArgument(
+                f"{p}candidates[{j}].campaign_id is longer than {MAX_ID_LENGTH} characters"
+            )
         if c.campaign_id in seen:
             raise InvalidArgument(
                 f"{p}candidates[{j}].campaign_id {c.campaign_id!r} is a duplicate"

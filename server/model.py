@@ -85,7 +85,9 @@ def load_model(version: ModelVersion) -> LoadedModel:
 
 def _check_graph(model: LoadedModel, session: ort.InferenceSession) -> None:
     inputs = {i.name: i.type for i in session.get_inputs()}
-    expected = {c: ORT_TYPES[k] for c, k in {**model.user_features, **model.campaign_features}.items()}
+    expected = {
+        c: ORT_TYPES[k] for c, k in {**model.user_features, **model.campaign_features}.items()
+    }
     if inputs != expected:
         raise ModelError(
             f"model version {model.version}: graph inputs {inputs} do not match schema {expected}"

@@ -15,7 +15,8 @@ from common.errors import InvalidArgument
 
 
 class Policy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def probabilities(self, values: np.ndarray, campaign_ids: list[str]) -> np.ndarray:
         """P(action) for each of the K candidates and, last, "no campaign"; sums to 1."""
@@ -75,7 +76,10 @@ def build_policy(config: dict[str, Any]) -> Policy:
     """A policy from its config, e.g. {"type": "epsilon_greedy", "epsilon": 0.1}."""
     kind = config.get("type")
     if kind == "epsilon_greedy":
-        return EpsilonGreedy(epsilon=float(config.get("epsilon", 0.1)))
+        epsilon = config.get("epsilon", 0.1)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
+            raise InvalidArgument(f"policy.epsilon must be a number, got {epsilon!r}")
+        return EpsilonGreedy(epsilon=float(epsilon))
     if kind == "uniform_random":
         return UniformRandom()
     if kind == "fixed":

@@ -92,14 +92,21 @@ class ModelManager:
         except CampaignLiftError as exc:
             self.load_failures += 1
             self._refused = target
-            log.error("refused production version %s, keeping %s: %s",
-                      target, current.version if current else "none", exc.message)
+            log.error(
+                "refused production version %s, keeping %s: %s",
+                target,
+                current.version if current else "none",
+                exc.message,
+            )
             return False
         self._current = model
         self._refused = None
         self.swaps += 1
-        log.info("production model is now version %s (was %s)",
-                 model.version, current.version if current else "none")
+        log.info(
+            "production model is now version %s (was %s)",
+            model.version,
+            current.version if current else "none",
+        )
         if self._on_change is not None:
             self._on_change(model)
         return True

@@ -30,7 +30,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: scoring_pb2.ScoreBatchRequest, context: grpc.ServicerContext
     ) -> scoring_pb2.ScoreBatchResponse:
         items = [
-            converters.score_item(r, where=f"requests[{i}].") for i, r in enumerate(request.requests)
+            converters.score_item(r, where=f"requests[{i}].")
+            for i, r in enumerate(request.requests)
         ]
         results = self._scorer.score(items)
         return scoring_pb2.ScoreBatchResponse(

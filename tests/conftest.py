@@ -53,7 +53,11 @@ def _postgres_store() -> Store:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh, empty store on each backend."""
-    s = open_store(f"sqlite:///{tmp_path / 'store.db'}") if request.param == "sqlite" else _postgres_store()
+    s = (
+        open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        if request.param == "sqlite"
+        else _postgres_store()
+    )
     yield s
     s.dispose()
 

@@ -1,1 +1,1 @@
-"""Turns logged data into models: specs, cleaning, model families, one-graph ONNX export, registry."""
+"""Turns logged data into models: specs, cleaning, families, one-graph ONNX export, registry."""

@@ -55,9 +55,14 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
         raise InvalidArgument(f"data for spec {spec.name!r} lacks columns {absent}")
     out = df.copy()
     if spec.row_id and spec.row_id in out.columns:
-        before = len(out)
-        out = out.drop_duplicates(subset=[spec.row_id], keep="first")
-        report.duplicate_rows_dropped = before - len(out)
+        ids = out[spec.row_id].astype("string").fillna("").str.strip()
+        # Rows without an id cannot be duplicates of each other: they are kept and counted.
+        duplicate = (ids != "") & ids.duplicated(keep="first")
+        out = out[~duplicate]
+        report.duplicate_rows_dropped = int(duplicate.sum())
+        without_id = int((ids == "").sum())
+        if without_id:
+            report.notes.append(f"{without_id} rows have no {spec.row_id}: kept, not deduplicated")
     else:
         report.notes.append("no row id column: duplicates not checked (identical rows may be real)")
 

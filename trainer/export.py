@@ -18,9 +18,9 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, helper
-from sklearn.pipeline import Pipeline
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
 
 from common.errors import ModelError
 from trainer.data import with_control
@@ -57,14 +57,21 @@ def _convert_one(pipeline: Pipeline, spec: FeatureSpec) -> onnx.ModelProto:
                 target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET},
             )
     except Exception as exc:  # skl2onnx raises many types; all mean "cannot export"
-        raise ModelError(f"skl2onnx could not convert {type(pipeline[-1]).__name__}: {exc}") from exc
+        raise ModelError(
+            f"skl2onnx could not convert {type(pipeline[-1]).__name__}: {exc}"
+        ) from exc
 
 
 def _control_const(col: str, kind: str, value: Any) -> TensorProto:
     if kind == "numeric":
-        return helper.make_tensor(f"{col}__control_value", TensorProto.FLOAT, [1, 1], [float(value)])
+        return helper.make_tensor(
+            f"{col}__control_value", TensorProto.FLOAT, [1, 1], [float(value)]
+        )
     return helper.make_tensor(
-        f"{col}__control_value", TensorProto.STRING, [1, 1], [str(value).encode()]
+        f"{col}__control_value",
+        TensorProto.STRING,
+        [1, 1],
+        [str(value).encode()],  # type: ignore[list-item]
     )
 
 

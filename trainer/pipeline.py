@@ -1,4 +1,4 @@
-"""Model families: one scikit-learn pipeline (imputation, one-hot, scaling, estimator) per target."""
+"""Model families: one scikit-learn pipeline (imputation, one-hot, scaling, model) per target."""
 
 from __future__ import annotations
 

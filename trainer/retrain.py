@@ -86,7 +86,12 @@ def retrain(
         set_stage(store, PRODUCTION, version, actor=actor, reason=reason)
     log.info(
         "retrained version %d on %d rows: %s log loss %.5f vs production %.5f -> %s",
-        version, len(data), target, cand_loss, prod_loss, "promoted" if promote else "kept",
+        version,
+        len(data),
+        target,
+        cand_loss,
+        prod_loss,
+        "promoted" if promote else "kept",
     )
     return RetrainResult(version, promote, target, cand_loss, prod_loss, len(data))
 

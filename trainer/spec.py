@@ -1,4 +1,4 @@
-"""Feature specs: which columns are user features, campaign features (with control values), targets."""
+"""Feature specs: user features, campaign features with their control values, and targets."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ class FeatureSpec:
         for group in (self.user_features, self.campaign_features):
             for col, kind in group.items():
                 if kind not in KINDS:
-                    raise InvalidArgument(f"feature {col!r} kind must be one of {KINDS}, got {kind!r}")
+                    raise InvalidArgument(
+                        f"feature {col!r} kind must be one of {KINDS}, got {kind!r}"
+                    )
         overlap = set(self.user_features) & set(self.campaign_features)
         if overlap:
             raise InvalidArgument(f"columns {sorted(overlap)} are both user and campaign features")

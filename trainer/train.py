@@ -1,4 +1,4 @@
-"""Training: cleaned data → one pipeline per target → one ONNX graph → parity → metrics → registry."""
+"""Training: clean data → a pipeline per target → one ONNX graph → parity → metrics → registry."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ def train(
     onnx_bytes = model.SerializeToString()
     parity = check_parity(onnx_bytes, pipelines, holdout, spec)
     metrics = holdout_metrics(onnx_bytes, holdout, spec)
-    log.info("trained %s on %d rows; parity %.2g; metrics %s", family, len(train_df), parity, metrics)
+    log.info(
+        "trained %s on %d rows; parity %.2g; metrics %s", family, len(train_df), parity, metrics
+    )
     return TrainedModel(
         spec=spec,
         family=family,

@@ -8,7 +8,9 @@ from clients.client import OutcomeEvent, ScoreResult, UserRequest
 from clients.simulator import World
 
 
-def user_request(world: World, i: int, *, experiment: str = "", model_version: str = "") -> UserRequest:
+def user_request(
+    world: World, i: int, *, experiment: str = "", model_version: str = ""
+) -> UserRequest:
     return UserRequest(
         unit_id=world.users.unit_id.iat[i],
         user_features=world.user_features(i),

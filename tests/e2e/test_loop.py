@@ -30,7 +30,8 @@ def test_closed_loop_retrains_and_serves_the_new_version(
 ) -> None:
     first = promote_new(store, trained_logreg, tmp_path / "artifacts")
     settings = server_settings(
-        store, tmp_path,
+        store,
+        tmp_path,
         retrain_after_outcomes=300,
         attribution_window_s=0.0,
         model_family="logreg",
@@ -44,7 +45,10 @@ def test_closed_loop_retrains_and_serves_the_new_version(
             result = client.score(user_request(world, 0))
             assert result.decision.model_version == str(first.version)
             assert len(result.candidates) == len(world.campaigns)
-            total = sum(c.propensity for c in result.candidates) + result.decision.no_campaign_propensity
+            total = (
+                sum(c.propensity for c in result.candidates)
+                + result.decision.no_campaign_propensity
+            )
             assert total == pytest.approx(1.0)
             for c in result.candidates:
                 assert set(c.probability) == set(c.uplift) == {"click", "conversion"}
@@ -80,11 +84,15 @@ def test_closed_loop_retrains_and_serves_the_new_version(
         running.stop()
 
 
-def test_hot_swap_fails_no_request(sqlite_store: Store, tmp_path: Path, world, trained_logreg, history, sim_spec) -> None:
+def test_hot_swap_fails_no_request(
+    sqlite_store: Store, tmp_path: Path, world, trained_logreg, history, sim_spec
+) -> None:
     from trainer.train import train
 
     first = promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
-    second = register(sqlite_store, train(history, sim_spec, family="tree"), tmp_path / "artifacts", source="test")
+    second = register(
+        sqlite_store, train(history, sim_spec, family="tree"), tmp_path / "artifacts", source="test"
+    )
     running = start(server_settings(sqlite_store, tmp_path))
     errors: list[grpc.RpcError] = []
     versions: list[str] = []
@@ -94,7 +102,11 @@ def test_hot_swap_fails_no_request(sqlite_store: Store, tmp_path: Path, world, t
         with CampaignLiftClient(f"127.0.0.1:{running.port}") as client:
             while not stop.is_set():
                 try:
-                    versions.append(client.score(user_request(world, len(versions) % 100)).decision.model_version)
+                    versions.append(
+                        client.score(
+                            user_request(world, len(versions) % 100)
+                        ).decision.model_version
+                    )
                 except grpc.RpcError as exc:
                     errors.append(exc)
 
@@ -123,18 +135,26 @@ def test_experiment_assignment_is_deterministic_and_logged(
 ) -> None:
     promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
     experiment = Experiment(
-        "exp1", "salt-1",
-        (Variant("control", 1.0, {"type": "no_campaign"}), Variant("explore", 3.0, {"type": "uniform_random"})),
+        "exp1",
+        "salt-1",
+        (
+            Variant("control", 1.0, {"type": "no_campaign"}),
+            Variant("explore", 3.0, {"type": "uniform_random"}),
+        ),
     )
     save_experiment(sqlite_store, experiment)
     running = start(server_settings(sqlite_store, tmp_path))
     try:
         with CampaignLiftClient(f"127.0.0.1:{running.port}") as client:
-            results = client.score_batch([user_request(world, i, experiment="exp1") for i in range(200)])
+            results = client.score_batch(
+                [user_request(world, i, experiment="exp1") for i in range(200)]
+            )
     finally:
         running.stop()
     for i, r in enumerate(results):
-        expected = experiment.variants[choose_variant("salt-1", world.users.unit_id.iat[i], [1.0, 3.0])]
+        expected = experiment.variants[
+            choose_variant("salt-1", world.users.unit_id.iat[i], [1.0, 3.0])
+        ]
         assert r.decision.variant == expected.name
         if expected.name == "control":
             assert r.decision.campaign_id is None and r.decision.propensity == 1.0

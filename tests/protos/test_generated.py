@@ -8,7 +8,11 @@ from protos.generate import ROOT, generated_files
 def test_generated_modules_are_fresh() -> None:
     fresh = generated_files()
     assert fresh, "protoc produced nothing"
-    stale = [rel for rel, data in fresh.items() if not (ROOT / rel).exists() or (ROOT / rel).read_bytes() != data]
+    stale = [
+        rel
+        for rel, data in fresh.items()
+        if not (ROOT / rel).exists() or (ROOT / rel).read_bytes() != data
+    ]
     assert not stale, f"generated code is stale, run `make proto`: {stale}"
 
 
