@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -24,6 +25,7 @@ from clients.client import CampaignLiftClient, wait_serving
 from clients.loop import ClosedLoop, LoopReport
 from clients.simulator import World
 from feedback.experiments import Experiment, Variant, save_experiment
+from feedback.importer import LogMapping, import_logged
 from feedback.registry import PRODUCTION, ModelVersion, list_versions, set_stage
 from feedback.store import open_store
 from feedback.trigger import RetrainJob, list_jobs
@@ -38,7 +40,7 @@ EXPERIMENT = "demo"
 class DemoConfig:
     workdir: Path
     decisions: int = 60_000
-    history_rows: int = 20_000
+    history_rows: int = 4_000
     retrain_after_outcomes: int = 3_000
     batch_size: int = 250
     epsilon: float = 0.1
@@ -83,6 +85,23 @@ def run_demo(config: DemoConfig, console: Console) -> DemoSummary:
     trained = train(history, spec, family=config.family)
     first = register(store, trained, artifacts, source="file", data=str(work / "history.csv"))
     set_stage(store, PRODUCTION, first.version, actor="demo", reason="first model")
+    # The randomized history is feedback too: retrains learn from it and from the loop's logs.
+    imported, labelled = import_logged(
+        store,
+        history,
+        LogMapping(
+            row_id="decision_id",
+            unit_id="unit_id",
+            campaign_id="campaign_id",
+            propensity="propensity",
+            user_features=list(spec.user_features),
+            campaign_features=list(spec.campaign_features),
+            outcomes={"click": "click", "conversion": "conversion"},
+            policy="uniform_random",
+        ),
+        decided_at=datetime.now(UTC) - timedelta(days=1),
+    )
+    console.print(f"history imported into the store: {imported} decisions, {labelled} outcomes")
     console.print(
         f"model version {first.version} ({config.family}) on {trained.rows_train} logged rows: "
         f"conversion AUC {trained.metrics['conversion'].get('auc', float('nan')):.3f}, "
@@ -168,12 +187,37 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             f"{s.regret_per_decision:.4f}",
         )
     console.print(t)
-    served = Table(title="Decisions per served model version")
-    for col in ("model version", "decisions", "reward per decision (both variants)"):
+    served = Table(title="Learned variant per served model version (true P(conversion))")
+    for col in ("model version", "decisions", "reward", "regret"):
         served.add_column(col, justify="right")
-    for version, s in sorted(summary.report.by_model.items(), key=lambda kv: int(kv[0])):
-        served.add_row(version, f"{s.decisions}", f"{s.reward_per_decision:.4f}")
+    learned_by_model = {
+        m: st for (var, m), st in summary.report.by_model.items() if var == "learned"
+    }
+    for version, st in sorted(learned_by_model.items(), key=lambda kv: int(kv[0])):
+        served.add_row(
+            version,
+            f"{st.decisions}",
+            f"{st.reward_per_decision:.4f}",
+            f"{st.regret_per_decision:.4f}",
+        )
     console.print(served)
+    timeline = Table(title="Reward per decision over time (windows of the loop)")
+    for col in ("decisions", "learned", "random", "learned - random"):
+        timeline.add_column(col, justify="right")
+    done = 0
+    for window in summary.report.timeline:
+        n = sum(st.decisions for st in window.values())
+        learned_w, random_w = window.get("learned"), window.get("random")
+        if learned_w is None or random_w is None:
+            continue
+        timeline.add_row(
+            f"{done + 1}-{done + n}",
+            f"{learned_w.reward_per_decision:.4f}",
+            f"{random_w.reward_per_decision:.4f}",
+            f"{learned_w.reward_per_decision - random_w.reward_per_decision:+.4f}",
+        )
+        done += n
+    console.print(timeline)
     v = Table(title="Model versions")
     for col in ("version", "parent", "source", "train rows", "conv. AUC", "log loss"):
         v.add_column(col, justify="right")

@@ -34,10 +34,17 @@ class ArmStats:
         )
 
 
+def _stats_table() -> defaultdict[str, ArmStats]:
+    return defaultdict(ArmStats)
+
+
 @dataclass
 class LoopReport:
-    by_variant: dict[str, ArmStats] = field(default_factory=lambda: defaultdict(ArmStats))
-    by_model: dict[str, ArmStats] = field(default_factory=lambda: defaultdict(ArmStats))
+    by_variant: dict[str, ArmStats] = field(default_factory=_stats_table)
+    # (variant, model version) -> stats: what each served version earned under each policy.
+    by_model: dict[tuple[str, str], ArmStats] = field(default_factory=lambda: defaultdict(ArmStats))
+    # Per window of consecutive decisions, stats per variant: learning over time.
+    timeline: list[dict[str, ArmStats]] = field(default_factory=list)
     outcomes_sent: int = 0
     outcomes_accepted: int = 0
 
@@ -54,6 +61,7 @@ class ClosedLoop:
         experiment: str = "",
         objective: str = "conversion",
         seed: int = 3,
+        window: int = 10_000,
     ) -> None:
         self.client = client
         self.world = world
@@ -61,6 +69,8 @@ class ClosedLoop:
         self.objective = objective
         self.rng = np.random.default_rng(seed)
         self.report = LoopReport()
+        self.window = window
+        self._in_window = window
         self._candidates = [(c.campaign_id, c.features()) for c in world.campaigns]
 
     def step(self, batch_size: int) -> None:
@@ -82,9 +92,15 @@ class ClosedLoop:
         events = []
         for k, r in enumerate(results):
             d = r.decision
+            variant = d.variant or d.policy
+            if self._in_window >= self.window:
+                self.report.timeline.append(_stats_table())
+                self._in_window = 0
+            self._in_window += 1
             for stats in (
-                self.report.by_variant[d.variant or d.policy],
-                self.report.by_model[d.model_version],
+                self.report.by_variant[variant],
+                self.report.by_model[(variant, d.model_version)],
+                self.report.timeline[-1][variant],
             ):
                 stats.decisions += 1
                 stats.conversions += int(drawn["conversion"][k])

@@ -64,10 +64,17 @@ class Settings(BaseSettings):
     )
     model_family: str = Field(default="hgb", description="Estimator family used by retrains.")
     promotion_tolerance: float = Field(
-        default=0.002,
+        default=0.0,
         ge=0,
         description="A candidate is promoted when its holdout log loss is at most production's "
         "plus this.",
+    )
+
+    gate_min_rows: int = Field(
+        default=500,
+        ge=1,
+        description="Fewest held-out decisions, all made after production was registered, that "
+        "the promotion gate compares the candidate and production on.",
     )
 
     def ensure_dirs(self) -> None:

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from feedback.models import DecisionRow
-from feedback.store import Store
+from feedback.store import Store, insert_ignoring_duplicates
 
 CHUNK = 500
 
@@ -31,17 +31,29 @@ class DecisionRecord:
     created_at: datetime
 
 
-def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> None:
-    """Inserts decisions in one transaction (decision ids are server-made uuids)."""
+def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:
+    """Inserts decisions in one transaction; a decision id already stored is skipped, so a
+    batch retried after an ambiguous failure is written once. Returns how many were new."""
     rows = [asdict(r) for r in records]
+    stmt = insert_ignoring_duplicates(store.dialect, DecisionRow, "decision_id")
+    written = 0
     with store.transaction() as session:
         for start in range(0, len(rows), CHUNK):
-            session.execute(insert(DecisionRow), rows[start : start + CHUNK])
+            written += len(session.execute(stmt.values(rows[start : start + CHUNK])).all())
+    return written
 
 
-def count_decisions(store: Store) -> int:
+def count_decisions(
+    store: Store, *, after: datetime | None = None, before: datetime | None = None
+) -> int:
+    """Decisions made strictly between `after` and `before` (either bound optional)."""
+    stmt = select(func.count()).select_from(DecisionRow)
+    if after is not None:
+        stmt = stmt.where(DecisionRow.created_at > after)
+    if before is not None:
+        stmt = stmt.where(DecisionRow.created_at < before)
     with store.transaction() as session:
-        return session.scalar(select(func.count()).select_from(DecisionRow)) or 0
+        return session.scalar(stmt) or 0
 
 
 def get_decision(store: Store, decision_id: str) -> DecisionRow | None:

@@ -6,14 +6,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Insert, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 
 from common.errors import InvalidArgument
 from feedback.models import OutcomeRow
-from feedback.store import Store
+from feedback.store import Store, insert_ignoring_duplicates
 
 OUTCOME_TYPES = ("click", "conversion", "revenue")
 BINARY_TYPES = ("click", "conversion")
@@ -55,12 +53,6 @@ def validate_outcome(o: Outcome, where: str) -> None:
         raise InvalidArgument(f"{where}.occurred_at must be timezone-aware, got {o.occurred_at}")
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(OutcomeRow).on_conflict_do_nothing(index_elements=["event_id"])
-    return stmt.returning(OutcomeRow.event_id)  # type: ignore[no-any-return]
-
-
 def log_outcomes(store: Store, outcomes: Sequence[Outcome]) -> LogResult:
     """Stores new outcomes in one transaction; returns only after the commit."""
     for i, o in enumerate(outcomes):
@@ -79,7 +71,7 @@ def log_outcomes(store: Store, outcomes: Sequence[Outcome]) -> LogResult:
         for o in unique.values()
     ]
     accepted = 0
-    stmt = _insert_ignoring_duplicates(store.dialect)
+    stmt = insert_ignoring_duplicates(store.dialect, OutcomeRow, "event_id")
     with store.transaction() as session:
         for start in range(0, len(rows), CHUNK):
             result = session.execute(stmt.values(rows[start : start + CHUNK]))

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +76,14 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_duplicates(dialect: str, model: type[Base], key: str) -> Insert:
+    """INSERT that skips rows whose `key` is already stored, returning the keys it inserted:
+    what makes writes idempotent (a retried batch, a re-sent event) on both backends."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(model).on_conflict_do_nothing(index_elements=[key])
+    return stmt.returning(getattr(model, key))  # type: ignore[no-any-return]
 
 
 def open_store(url: str, *, create: bool = True) -> Store:

@@ -9,7 +9,7 @@ from common.settings import Settings
 from feedback.store import Store
 from feedback.trigger import claim_retrain
 from server.registry_client import ModelManager
-from trainer.retrain import RetrainConfig, run_job
+from trainer.retrain import RetrainConfig, not_ready_reason, run_job
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ class RetrainRunner:
 
     def _run(self) -> None:
         try:
+            # Checked before claiming: a claim consumes its window of outcomes.
+            if not_ready_reason(self._store, self._config) is not None:
+                return
             job = claim_retrain(self._store, min_new_outcomes=self._min_new)
             if job is None:
                 return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -42,6 +43,30 @@ def _estimator(family: str, seed: int) -> Any:
 
 FAMILIES = ("logreg", "tree", "forest", "hgb", "mlp")
 SCALED_FAMILIES = ("logreg", "mlp")
+
+
+def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
+    """Makes a fitted histogram gradient boosting model exportable without parity loss.
+
+    Its split thresholds are float64 midpoints between float32 data values; onnxruntime
+    compares float32 inputs against float32(threshold), which may round *up* to the next data
+    value and send it the other way. Replacing each threshold t by the largest float32 <= t
+    changes no scikit-learn prediction on float32-valued inputs (no such value lies between
+    the two) and makes the exported threshold exact. Other families are returned unchanged.
+    """
+    model = pipeline.steps[-1][1]
+    if not isinstance(model, HistGradientBoostingClassifier):
+        return pipeline
+    for predictors in model._predictors:
+        for predictor in predictors:
+            nodes = predictor.nodes
+            splits = (nodes["is_leaf"] == 0) & (nodes["is_categorical"] == 0)
+            t64 = nodes["num_threshold"][splits]
+            t32 = t64.astype(np.float32)
+            up = t32.astype(np.float64) > t64
+            t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+            nodes["num_threshold"][splits] = t32.astype(np.float64)
+    return pipeline
 
 
 def build_pipeline(spec: FeatureSpec, family: str, seed: int = 0) -> Pipeline:

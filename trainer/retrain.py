@@ -9,6 +9,7 @@ from pathlib import Path
 
 from common.errors import CampaignLiftError, FailedPrecondition
 from common.settings import Settings
+from feedback.decisions import count_decisions
 from feedback.registry import CANDIDATE, PRODUCTION, get_version, set_stage, stage_version
 from feedback.store import Store
 from feedback.training_data import labelled_decisions
@@ -25,7 +26,9 @@ class RetrainConfig:
     family: str = "hgb"
     objective: str = "conversion"
     attribution_window_s: float = 86_400.0
-    promotion_tolerance: float = 0.002
+    promotion_tolerance: float = 0.0
+    # Fewest held-out rows unseen by production that the gate compares on.
+    min_gate_rows: int = 500
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrainConfig:
@@ -35,6 +38,7 @@ class RetrainConfig:
             objective=settings.objective,
             attribution_window_s=settings.attribution_window_s,
             promotion_tolerance=settings.promotion_tolerance,
+            min_gate_rows=settings.gate_min_rows,
         )
 
 
@@ -46,6 +50,23 @@ class RetrainResult:
     candidate_log_loss: float
     production_log_loss: float
     rows: int
+
+
+def not_ready_reason(store: Store, config: RetrainConfig) -> str | None:
+    """Why a retrain could not be gated fairly yet, or None when it can: the gate needs decisions
+    made after production was registered and older than the attribution window."""
+    prod_id = stage_version(store, PRODUCTION)
+    if prod_id is None:
+        return "no production model to take the schema from"
+    prod = get_version(store, prod_id)
+    cutoff = datetime.now(UTC) - timedelta(seconds=config.attribution_window_s)
+    unseen = count_decisions(store, after=prod.created_at, before=cutoff)
+    if unseen < 2 * config.min_gate_rows:
+        return (
+            f"only {unseen} labelled decisions are newer than production version "
+            f"{prod.version}; the gate needs {2 * config.min_gate_rows} to compare fairly"
+        )
+    return None
 
 
 def retrain(
@@ -63,7 +84,15 @@ def retrain(
     data = labelled_decisions(store, decided_before=cutoff)
     if data.empty:
         raise FailedPrecondition("no labelled decisions older than the attribution window yet")
-    trained = train(data, spec, family=config.family, seed=seed)
+    # The gate compares on decisions made after production was registered: rows production
+    # cannot have trained on. Comparing on its own training rows would flatter it.
+    unseen = data["decided_at"] > prod.created_at
+    if unseen.sum() < 2 * config.min_gate_rows:
+        raise FailedPrecondition(
+            f"only {int(unseen.sum())} labelled decisions are newer than production version "
+            f"{prod.version}; the gate needs {2 * config.min_gate_rows} to compare fairly"
+        )
+    trained = train(data, spec, family=config.family, seed=seed, holdout_eligible=unseen)
     with open(prod.artifact_path, "rb") as fh:
         prod_metrics = holdout_metrics(fh.read(), trained.holdout, spec)
     target = config.objective if config.objective in spec.targets else spec.targets[0]
@@ -75,6 +104,8 @@ def retrain(
         "candidate": trained.metrics,
         "production": prod_metrics,
         "production_version": prod.version,
+        "holdout_rows": len(trained.holdout),
+        "holdout_newer_than": prod.created_at.isoformat(),
         "promoted": promote,
     }
     version = register(

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from common.errors import InvalidArgument
@@ -21,7 +20,7 @@ from feedback.store import Store
 from trainer.data import CleaningReport, clean
 from trainer.evaluate import binary_metrics
 from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
-from trainer.pipeline import build_pipeline
+from trainer.pipeline import build_pipeline, snap_thresholds_to_float32
 from trainer.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -54,18 +53,25 @@ def train(
     family: str = "hgb",
     seed: int = 0,
     holdout_fraction: float = 0.25,
+    holdout_eligible: pd.Series | None = None,
 ) -> TrainedModel:
-    """Cleans `raw`, fits one pipeline per target, exports and checks one ONNX graph."""
+    """Cleans `raw`, fits one pipeline per target, exports and checks one ONNX graph.
+
+    `holdout_eligible` (a boolean mask over `raw`) restricts which rows may be held out; at
+    most half of the eligible rows are, so the newest data still reaches training.
+    """
+    raw = raw.assign(**{ELIGIBLE: True if holdout_eligible is None else holdout_eligible})
     data, report = clean(raw, spec)
     if len(data) < 20:
         raise InvalidArgument(f"too few rows to train ({len(data)} after cleaning)")
-    train_df, holdout = train_test_split(data, test_size=holdout_fraction, random_state=seed)
+    train_df, holdout = _split(data, holdout_fraction, seed)
     pipelines = {}
     for target in spec.targets:
         y = train_df[target].to_numpy()
         if len(np.unique(y)) < 2:
             raise InvalidArgument(f"target {target!r} has a single class in the training rows")
-        pipelines[target] = build_pipeline(spec, family, seed).fit(train_df[list(spec.features)], y)
+        fitted = build_pipeline(spec, family, seed).fit(train_df[list(spec.features)], y)
+        pipelines[target] = snap_thresholds_to_float32(fitted)
     model = compose(pipelines, spec)
     onnx_bytes = model.SerializeToString()
     parity = check_parity(onnx_bytes, pipelines, holdout, spec)
@@ -84,6 +90,27 @@ def train(
         holdout=holdout,
         rows_train=len(train_df),
     )
+
+
+ELIGIBLE = "__holdout_eligible"
+MIN_HOLDOUT_ROWS = 10
+
+
+def _split(data: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    eligible = data.index[data[ELIGIBLE].to_numpy(bool)]
+    size = int(fraction * len(data))
+    if holdout_limited := size > len(eligible) // 2:
+        size = len(eligible) // 2
+    if size < MIN_HOLDOUT_ROWS:
+        raise InvalidArgument(
+            f"only {len(eligible)} rows may be held out; at least {2 * MIN_HOLDOUT_ROWS} needed"
+        )
+    rng = np.random.default_rng(seed)
+    held = rng.choice(eligible, size=size, replace=False)
+    mask = data.index.isin(held)
+    if holdout_limited:
+        log.info("holdout limited to %d of %d eligible rows", size, len(eligible))
+    return data[~mask].drop(columns=ELIGIBLE), data[mask].drop(columns=ELIGIBLE)
 
 
 def holdout_metrics(

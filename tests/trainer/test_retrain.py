@@ -15,13 +15,12 @@ from feedback.registry import CANDIDATE, PRODUCTION, get_version, stage_history,
 from feedback.store import Store
 from feedback.trigger import claim_retrain, list_jobs
 from tests.conftest import promote_new
-from trainer.retrain import RetrainConfig, retrain, run_job
+from trainer.retrain import RetrainConfig, not_ready_reason, retrain, run_job
 
 
-def fill_store(store: Store, world, n: int = 3_000, seed: int = 4) -> None:  # type: ignore[no-untyped-def]
-    """Randomized decisions from the world, an hour old, with drawn outcomes."""
+def fill_store(store: Store, world, when: datetime, n: int = 3_000, seed: int = 4) -> None:  # type: ignore[no-untyped-def]
+    """Randomized decisions from the world, made at `when`, with drawn outcomes."""
     hist = world.history(n, seed=seed)
-    when = datetime.now(UTC) - timedelta(hours=1)
     user_cols = ["age", "sessions_30d", "past_purchases", "avg_order_value", "gender", "region"]
     camp_cols = ["campaign_type", "discount_pct", "duration_days"]
     records, outcomes = [], []
@@ -29,7 +28,7 @@ def fill_store(store: Store, world, n: int = 3_000, seed: int = 4) -> None:  # t
         d = row._asdict()
         records.append(
             DecisionRecord(
-                decision_id=f"d{i}",
+                decision_id=f"d{seed}-{i}",
                 unit_id=d["unit_id"],
                 experiment="",
                 variant="",
@@ -45,7 +44,7 @@ def fill_store(store: Store, world, n: int = 3_000, seed: int = 4) -> None:  # t
         )
         for kind in ("click", "conversion"):
             if d[kind]:
-                outcomes.append(Outcome(f"d{i}:{kind}", f"d{i}", kind, 1.0, when))
+                outcomes.append(Outcome(f"d{seed}-{i}:{kind}", f"d{seed}-{i}", kind, 1.0, when))
     write_decisions(store, records)
     log_outcomes(store, outcomes)
 
@@ -60,11 +59,11 @@ def test_gate_promotes_only_when_not_worse(
     store: Store, tmp_path: Path, world, trained_logreg, tolerance: float, promoted: bool
 ) -> None:
     first = promote_new(store, trained_logreg, tmp_path / "artifacts")
-    fill_store(store, world)
+    fill_store(store, world, first.created_at + timedelta(microseconds=1))
     config = RetrainConfig(
         artifact_dir=tmp_path / "artifacts",
         family="logreg",
-        attribution_window_s=60,
+        attribution_window_s=0,
         promotion_tolerance=tolerance,
     )
     job = claim_retrain(store, min_new_outcomes=100)
@@ -75,7 +74,9 @@ def test_gate_promotes_only_when_not_worse(
     version = get_version(store, result.version)
     assert version.parent_version == first.version
     assert version.lineage["source"] == "store"
-    assert version.lineage["gate"]["production_version"] == first.version
+    gate = version.lineage["gate"]
+    assert gate["production_version"] == first.version
+    assert gate["holdout_rows"] == 750  # a quarter of the rows, all newer than production
     assert stage_version(store, CANDIDATE) == result.version
     assert stage_version(store, PRODUCTION) == (result.version if promoted else first.version)
     (done,) = list_jobs(store)
@@ -89,6 +90,21 @@ def test_gate_promotes_only_when_not_worse(
     assert np.isfinite(result.candidate_log_loss)
 
 
+def test_gate_refuses_to_compare_on_rows_production_trained_on(
+    store: Store, tmp_path: Path, world, trained_logreg
+) -> None:
+    first = promote_new(store, trained_logreg, tmp_path / "artifacts")
+    fill_store(store, world, first.created_at - timedelta(hours=1))
+    config = RetrainConfig(
+        artifact_dir=tmp_path / "artifacts", family="logreg", attribution_window_s=0
+    )
+    with pytest.raises(
+        FailedPrecondition, match="only 0 labelled decisions are newer than production"
+    ):
+        retrain(store, config)
+    assert stage_version(store, PRODUCTION) == first.version
+
+
 def test_failed_job_is_recorded_not_raised(store: Store, tmp_path: Path, trained_logreg) -> None:
     promote_new(store, trained_logreg, tmp_path / "artifacts")
     log_outcomes(
@@ -100,3 +116,24 @@ def test_failed_job_is_recorded_not_raised(store: Store, tmp_path: Path, trained
     (failed,) = list_jobs(store)
     assert failed.status == "failed"
     assert "no labelled decisions" in failed.message
+
+
+def test_ready_only_with_enough_unseen_labelled_decisions(
+    store: Store, tmp_path: Path, world, trained_logreg
+) -> None:
+    config = RetrainConfig(artifact_dir=tmp_path, attribution_window_s=0, min_gate_rows=500)
+    assert not_ready_reason(store, config) == "no production model to take the schema from"
+    first = promote_new(store, trained_logreg, tmp_path / "artifacts")
+    fill_store(store, world, first.created_at - timedelta(hours=1), n=1_500)
+    assert "only 0 labelled decisions are newer" in (not_ready_reason(store, config) or "")
+    fill_store(store, world, first.created_at + timedelta(microseconds=1), n=999, seed=5)
+    assert "only 999 labelled decisions" in (not_ready_reason(store, config) or "")
+    assert (
+        not_ready_reason(store, RetrainConfig(artifact_dir=tmp_path, min_gate_rows=100)) is not None
+    )  # window
+    assert (
+        not_ready_reason(
+            store, RetrainConfig(artifact_dir=tmp_path, attribution_window_s=0, min_gate_rows=499)
+        )
+        is None
+    )

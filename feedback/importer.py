@@ -1,0 +1,84 @@
+"""Importing logged decisions and their outcomes from a table (e.g. a randomized history)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from common.errors import InvalidArgument
+from feedback.decisions import DecisionRecord, write_decisions
+from feedback.outcomes import Outcome, log_outcomes
+from feedback.store import Store
+
+
+@dataclass(frozen=True)
+class LogMapping:
+    """Which columns of a logged table hold what. `outcomes` maps an outcome type (click,
+    conversion, revenue) to the column holding its value; zero means "did not happen"."""
+
+    row_id: str
+    unit_id: str
+    campaign_id: str  # "" or missing: no campaign
+    propensity: str
+    user_features: Sequence[str]
+    campaign_features: Sequence[str]
+    outcomes: Mapping[str, str]
+    policy: str = "logged"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe scalars: numpy numbers become Python floats, missing values None."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
+def import_logged(
+    store: Store, frame: pd.DataFrame, mapping: LogMapping, *, decided_at: datetime
+) -> tuple[int, int]:
+    """Writes one decision per row and an outcome per non-zero outcome column.
+    Returns (decisions, outcomes accepted); re-importing the same outcomes counts them once."""
+    needed = [
+        mapping.row_id,
+        mapping.unit_id,
+        mapping.campaign_id,
+        mapping.propensity,
+        *mapping.user_features,
+        *mapping.campaign_features,
+        *mapping.outcomes.values(),
+    ]
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise InvalidArgument(f"logged table lacks columns {absent}")
+    decisions, outcomes = [], []
+    for row in frame[needed].to_dict("records"):
+        did = str(row[mapping.row_id])
+        campaign = row[mapping.campaign_id]
+        decisions.append(
+            DecisionRecord(
+                decision_id=did,
+                unit_id=str(row[mapping.unit_id]),
+                experiment="",
+                variant="",
+                policy=mapping.policy,
+                model_version="",
+                campaign_id=str(campaign) if isinstance(campaign, str) and campaign else None,
+                propensity=float(row[mapping.propensity]),
+                user_features={c: _plain(row[c]) for c in mapping.user_features},
+                candidates=[],
+                chosen_features={c: _plain(row[c]) for c in mapping.campaign_features},
+                created_at=decided_at,
+            )
+        )
+        for kind, col in mapping.outcomes.items():
+            value = float(row[col])
+            if value:
+                outcomes.append(Outcome(f"{did}:{kind}", did, kind, value, decided_at))
+    write_decisions(store, decisions)
+    return len(decisions), log_outcomes(store, outcomes).accepted
