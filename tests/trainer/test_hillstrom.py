@@ -43,6 +43,7 @@ def test_cli_trains_hillstrom_and_reports_heldout_auc(tmp_path) -> None:  # type
     assert "64000 rows in, 64000 out" in out
     aucs = {m[0]: float(m[1]) for m in re.findall(r"(visit|conversion)\s*│\s*([0-9.]+)", out)}
     assert set(aucs) == {"visit", "conversion"}, out
-    assert aucs["visit"] > 0.6 and aucs["conversion"] > 0.58, aucs
+    # Measured: hgb visit 0.649, conversion 0.587 (logreg 0.651, 0.614); chance is 0.5.
+    assert aucs["visit"] > 0.62 and aucs["conversion"] > 0.55, aucs
     assert "registered model version 1" in out
     assert (tmp_path / "artifacts").glob("model-*.onnx")
