@@ -184,3 +184,26 @@ def test_rows_without_row_id_are_kept_not_deduplicated() -> None:
     assert report.duplicate_rows_dropped == 1
     assert out["age"].tolist() == [30, 31, 32]
     assert any("2 rows have no decision_id" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_load_table_reads_csv_and_parquet(tmp_path: Path, suffix: str) -> None:
+    from trainer.data import load_table
+
+    frame = dirty_frame().astype({"age": str, "discount_pct": str, "click": str})
+    path = tmp_path / f"logged{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    loaded = load_table(path)
+    assert list(loaded.columns) == list(frame.columns) and len(loaded) == len(frame)
+    _, report = clean(loaded, make_spec())
+    assert report.rows_out == 3
+
+
+def test_load_table_refuses_unknown_and_missing_files(tmp_path: Path) -> None:
+    from trainer.data import load_table
+
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        load_table(tmp_path / "absent.csv")
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(InvalidArgument, match=r"expected \.csv or \.parquet"):
+        load_table(tmp_path / "data.json")
