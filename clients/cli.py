@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from common.errors import CampaignLiftError, InvalidArgument
 from common.settings import Settings
 
 app = typer.Typer(
@@ -19,12 +23,46 @@ app = typer.Typer(
 console = Console(width=100) if not Console().is_terminal else Console()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: F) -> F:
+    """A person gets one line saying what is wrong, never a traceback, for the errors they can
+    fix: bad input, bad settings, unreadable JSON, an unreachable store or a busy port."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CampaignLiftError as exc:
+            console.print(f"[red]error:[/red] {exc.message}")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            console.print(f"[red]invalid settings:[/red] {problems}")
+        except json.JSONDecodeError as exc:
+            console.print(f"[red]invalid JSON:[/red] {exc}")
+        raise typer.Exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _json_object(text: str, option: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{option} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _settings(**overrides: object) -> Settings:
     """Settings from env vars, with the flags that were given on top."""
     return Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
 @app.command()
+@friendly_errors
 def serve(
     port: Annotated[int | None, typer.Option(help="gRPC port (env CAMPAIGN_LIFT_PORT).")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
@@ -39,6 +77,7 @@ def serve(
 
 
 @app.command()
+@friendly_errors
 def train(
     data: Annotated[Path, typer.Option(help="CSV or Parquet file of logged data.")],
     spec: Annotated[Path, typer.Option(help="Feature spec (TOML), e.g. specs/hillstrom.toml.")],
@@ -48,8 +87,6 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train on a file, export one ONNX graph, check parity, report held-out metrics, register."""
-    from common.errors import CampaignLiftError
-    from common.settings import Settings
     from feedback.registry import PRODUCTION, set_stage
     from feedback.store import open_store
     from trainer.data import load_table
@@ -57,19 +94,24 @@ def train(
     from trainer.train import register
     from trainer.train import train as fit
 
-    try:
-        feature_spec = FeatureSpec.load(spec)
-        with console.status(f"training {family} on {data}"):
-            trained = fit(load_table(data), feature_spec, family=family, seed=seed)
-    except CampaignLiftError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
+    feature_spec = FeatureSpec.load(spec)
+    store = None
+    if register_version:  # open the store first: an unreachable one fails before training
+        settings = Settings()
+        settings.ensure_dirs()
+        store = open_store(settings.database_url)
+    with console.status(f"training {family} on {data}"):
+        trained = fit(load_table(data), feature_spec, family=family, seed=seed)
     rep = trained.cleaning
     console.print(
         f"cleaning: {rep.rows_in} rows in, {rep.rows_out} out; duplicates dropped "
         f"{rep.duplicate_rows_dropped}; bad targets dropped {rep.bad_target_rows_dropped}; "
         f"missing {sum(rep.missing_values.values())}; invalid {sum(rep.invalid_values.values())}"
     )
+    if rep.arms:
+        console.print("rows per arm: " + ", ".join(f"{k!r}: {v}" for k, v in rep.arms.items()))
+    for note in rep.notes:
+        console.print(f"note: {note}")
     table = Table(
         title=f"held-out metrics ({len(trained.holdout)} rows), parity "
         f"{trained.parity_max_abs_diff:.1e}"
@@ -85,18 +127,19 @@ def train(
             f"{m['base_rate']:.4f}",
         )
     console.print(table)
-    if register_version:
-        settings = Settings()
-        settings.ensure_dirs()
-        store = open_store(settings.database_url)
+    if store is not None:
         version = register(store, trained, settings.artifact_dir, source="file", data=str(data))
-        console.print(f"registered model version {version.version} ({version.sha256[:12]})")
+        console.print(
+            f"registered model version {version.version} ({version.sha256[:12]}) in "
+            f"{settings.database_url}, artifact in {settings.artifact_dir.resolve()}"
+        )
         if promote:
             set_stage(store, PRODUCTION, version.version, actor="cli", reason="train --promote")
             console.print(f"production -> version {version.version}")
 
 
 @app.command()
+@friendly_errors
 def score(
     user: Annotated[str, typer.Option(help='User features as JSON, e.g. {"age": 30}.')],
     candidates: Annotated[str, typer.Option(help="JSON object: campaign id -> features.")],
@@ -111,8 +154,8 @@ def score(
 
     request = UserRequest(
         unit_id=unit_id,
-        user_features=json.loads(user),
-        candidates=list(json.loads(candidates).items()),
+        user_features=_json_object(user, "--user"),
+        candidates=list(_json_object(candidates, "--candidates").items()),
         experiment=experiment,
     )
     with CampaignLiftClient(target) as client:
@@ -141,6 +184,7 @@ def score(
 
 
 @app.command()
+@friendly_errors
 def demo(
     workdir: Annotated[
         Path, typer.Option(help="Folder for the demo's store and artifacts.")

@@ -149,6 +149,10 @@ class CampaignLiftClient:
         """Returns (accepted, duplicates) once the server has committed the batch."""
         outcomes = []
         for e in events:
+            if e.type not in OUTCOME_TYPES:
+                raise ValueError(
+                    f"OutcomeEvent.type must be one of {list(OUTCOME_TYPES)}, got {e.type!r}"
+                )
             ts = Timestamp()
             ts.FromDatetime(e.occurred_at or datetime.now(UTC))
             outcomes.append(

@@ -24,6 +24,7 @@ from rich.table import Table
 from clients.client import CampaignLiftClient, wait_serving
 from clients.loop import ClosedLoop, LoopReport
 from clients.simulator import World
+from common.errors import InvalidArgument
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.importer import LogMapping, import_logged
 from feedback.registry import PRODUCTION, ModelVersion, list_versions, set_stage
@@ -69,10 +70,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+MARKER = ".campaign-lift-demo"
+
+
+def prepare_workdir(path: Path) -> Path:
+    """An empty folder for the demo. Only a folder the demo made itself (it holds the marker
+    file) is cleared; any other non-empty folder is refused, never deleted."""
+    work = path.resolve()
+    if work.exists() and any(work.iterdir()):
+        if not (work / MARKER).exists():
+            raise InvalidArgument(
+                f"--workdir {work} is not empty and was not made by the demo: refusing to clear it"
+            )
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / MARKER).write_text("made by campaign-lift demo; the next demo run clears this folder\n")
+    return work
+
+
 def run_demo(config: DemoConfig, console: Console) -> DemoSummary:
-    work = config.workdir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = prepare_workdir(config.workdir)
     db_url = f"sqlite:///{work / 'store.db'}"
     artifacts = work / "artifacts"
     store = open_store(db_url)
@@ -103,7 +120,7 @@ def run_demo(config: DemoConfig, console: Console) -> DemoSummary:
     )
     console.print(f"history imported into the store: {imported} decisions, {labelled} outcomes")
     console.print(
-        f"model version {first.version} ({config.family}) on {trained.rows_train} logged rows: "
+        f"model version {first.version} ({config.family}) on {len(trained.training)} logged rows: "
         f"conversion AUC {trained.metrics['conversion'].get('auc', float('nan')):.3f}, "
         f"parity {trained.parity_max_abs_diff:.1e}"
     )

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the gRPC server binds.")
     port: int = Field(default=50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
     grpc_workers: int = Field(default=8, ge=1, description="Threads serving RPCs.")
+    reuse_port: bool = Field(
+        default=False,
+        description="Let several server processes share the port (SO_REUSEPORT). Off by default "
+        "so that a port already in use is an error, not a silent split of traffic.",
+    )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
     max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")

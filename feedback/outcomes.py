@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -15,6 +15,8 @@ from feedback.store import Store, insert_ignoring_duplicates
 
 OUTCOME_TYPES = ("click", "conversion", "revenue")
 BINARY_TYPES = ("click", "conversion")
+# Outcomes stamped later than now plus this are refused: a clock that far off is a bug.
+MAX_CLOCK_SKEW = timedelta(hours=1)
 MAX_ID_LENGTH = 256
 # Rows per INSERT statement: keeps far below SQLite's bound-parameter limit.
 CHUNK = 500
@@ -51,6 +53,8 @@ def validate_outcome(o: Outcome, where: str) -> None:
         raise InvalidArgument(f"{where}.value of a {o.type} must be 0 or 1, got {o.value!r}")
     if o.occurred_at.tzinfo is None:
         raise InvalidArgument(f"{where}.occurred_at must be timezone-aware, got {o.occurred_at}")
+    if o.occurred_at > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise InvalidArgument(f"{where}.occurred_at is in the future: {o.occurred_at.isoformat()}")
 
 
 def log_outcomes(store: Store, outcomes: Sequence[Outcome]) -> LogResult:

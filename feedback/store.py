@@ -46,6 +46,11 @@ class Store:
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
     @property
+    def location(self) -> str:
+        """Where the store is, for logs: the URL without its password."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
@@ -71,8 +76,9 @@ class Store:
             # Connection-level failures mean "try again later"; anything else is a bug.
             if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
                 raise
-            log.warning("store unavailable during %s: %s", what, exc.__class__.__name__)
-            raise Unavailable(f"store unavailable during {what}: {exc.orig}") from exc
+            # Details (host, port, driver text) go to the log, not to callers.
+            log.warning("store unavailable during %s: %s", what, exc.orig)
+            raise Unavailable(f"the store is unavailable ({what}); retry later") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

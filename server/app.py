@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.errors import FailedPrecondition
 from common.settings import Settings
 from feedback.store import Store, open_store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
@@ -79,7 +80,7 @@ def start(settings: Settings) -> RunningServer:
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 1),
+        ("grpc.so_reuseport", int(settings.reuse_port)),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers), options=options
@@ -100,11 +101,23 @@ def start(settings: Settings) -> RunningServer:
         ),
         server,
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    if port == 0:
-        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio's way of saying the bind failed
+        decisions.close()
+        models.stop()
+        raise FailedPrecondition(f"cannot listen on {address}: is the port in use?") from exc
     server.start()
-    log.info("serving on %s:%d (store %s)", settings.host, port, store.dialect)
+    log.info(
+        "serving on %s:%d; store %s; artifacts %s",
+        settings.host,
+        port,
+        store.location,
+        settings.artifact_dir.resolve(),
+    )
+    if models.current is None:
+        log.warning("no production model in this store yet: Score answers FAILED_PRECONDITION")
     return RunningServer(server, port, store, models, decisions, retrain, health_servicer)
 
 

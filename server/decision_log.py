@@ -99,9 +99,11 @@ class DecisionLog:
                     return
                 continue
             backoff = 0.05
+            written = 0
             while True:
                 try:
                     write_decisions(self._store, batch)
+                    written = len(batch)
                     break
                 except CampaignLiftError as exc:
                     self.write_failures += 1
@@ -115,4 +117,4 @@ class DecisionLog:
                     break
             with self._cond:
                 self._in_flight = 0
-                self.written += len(batch)
+                self.written += written

@@ -32,6 +32,9 @@ class ScoreItem:
     where: str = field(default="", compare=False)  # field path prefix for error messages
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _value(features: FeatureMap, name: str, kind: str, where: str) -> float | str:
     if name not in features:
         raise InvalidArgument(f"{where}[{name!r}] is missing (the model needs it)")
@@ -41,6 +44,8 @@ def _value(features: FeatureMap, name: str, kind: str, where: str) -> float | st
             raise InvalidArgument(f"{where}[{name!r}] must be a number, got {value!r}")
         if not math.isfinite(value):
             raise InvalidArgument(f"{where}[{name!r}] must be finite, got {value!r}")
+        if abs(value) > FLOAT32_MAX:  # the model computes in float32: it would become inf
+            raise InvalidArgument(f"{where}[{name!r}] is out of the float32 range, got {value!r}")
         return value
     if not isinstance(value, str):
         raise InvalidArgument(f"{where}[{name!r}] must be text, got {value!r}")
@@ -90,7 +95,14 @@ def build_feeds(items: Sequence[ScoreItem], model: LoadedModel) -> dict[str, np.
         for j, cand in enumerate(item.candidates):
             where = f"{item.where}candidates[{j}].features"
             for name, kind in model.campaign_features.items():
-                columns[name].append(_value(cand.features, name, kind, where))
+                value = _value(cand.features, name, kind, where)
+                known = model.campaign_categories.get(name)
+                if known is not None and value not in known:
+                    raise InvalidArgument(
+                        f"{where}[{name!r}] {value!r} is a campaign the model was not trained "
+                        f"on; known: {sorted(known)}"
+                    )
+                columns[name].append(value)
     kinds = {**model.user_features, **model.campaign_features}
     return {
         name: np.asarray(values, dtype=np.float32 if kinds[name] == "numeric" else object).reshape(

@@ -29,14 +29,16 @@ class LoadedModel:
     campaign_features: dict[str, str]
     control: dict[str, Any]
     targets: tuple[str, ...]
+    # Per categorical campaign feature, the values the model was trained on.
+    campaign_categories: dict[str, frozenset[str]]
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per target: (probability with the campaign, uplift versus no campaign), one per row."""
         names = [f"{t}{s}" for t in self.targets for s in ("_probability", "_uplift")]
         try:
             out = self.session.run(names, feeds)
-        except Exception as exc:  # onnxruntime's own error types
-            raise ModelError(f"model version {self.version} failed to run: {exc}") from exc
+        except Exception as exc:  # inputs are validated before: a failure here is a bug
+            raise RuntimeError(f"model version {self.version} failed to run: {exc}") from exc
         return {t: (out[2 * i], out[2 * i + 1]) for i, t in enumerate(self.targets)}
 
 
@@ -77,6 +79,9 @@ def load_model(version: ModelVersion) -> LoadedModel:
         campaign_features=dict(schema["campaign"]),
         control=dict(schema["control"]),
         targets=tuple(version.targets),
+        campaign_categories={
+            col: frozenset(values) for col, values in schema.get("campaign_categories", {}).items()
+        },
     )
     _check_graph(model, session)
     log.info("loaded model version %s from %s", model.version, path)

@@ -53,6 +53,11 @@ class ModelManager:
         if self._thread is not None:
             self._thread.join(5)
 
+    @property
+    def current(self) -> LoadedModel | None:
+        """The production model now serving, if any."""
+        return self._current
+
     def production(self) -> LoadedModel:
         model = self._current
         if model is None:

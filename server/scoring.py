@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from common.errors import ResourceExhausted
+from common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord
 from feedback.experiments import Experiment, get_experiment
@@ -62,7 +62,12 @@ class Experiments:
             hit = self._cache.get(name)
         if hit is None or hit[0] < now:
             experiment = get_experiment(self._store, name)
-            policies = [build_policy(v.policy) for v in experiment.variants]
+            try:
+                policies = [build_policy(v.policy) for v in experiment.variants]
+            except InvalidArgument as exc:  # the experiment's config is wrong, not the request
+                raise FailedPrecondition(
+                    f"experiment {name!r} is misconfigured: {exc.message}"
+                ) from exc
             hit = (now + EXPERIMENT_CACHE_S, experiment, policies)
             with self._lock:
                 self._cache[name] = hit

@@ -25,6 +25,8 @@ class CleaningReport:
     missing_values: dict[str, int] = field(default_factory=dict)
     # Per column: values that were not numbers or not finite (made missing, then imputed).
     invalid_values: dict[str, int] = field(default_factory=dict)
+    # Rows per value of the treatment column (the arms of a logged experiment).
+    arms: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,6 +56,11 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     if absent:
         raise InvalidArgument(f"data for spec {spec.name!r} lacks columns {absent}")
     out = df.copy()
+    if spec.treatment:
+        if spec.treatment not in out.columns:
+            raise InvalidArgument(f"treatment column {spec.treatment!r} is not in the data")
+        counts = out[spec.treatment].astype("string").fillna("").value_counts()
+        report.arms = {str(k): int(v) for k, v in counts.items()}
     if spec.row_id and spec.row_id in out.columns:
         ids = out[spec.row_id].astype("string").fillna("").str.strip()
         # Rows without an id cannot be duplicates of each other: they are kept and counted.
@@ -71,7 +78,9 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
         missing = raw.isna()
         if kind == "numeric":
             num = pd.to_numeric(raw, errors="coerce").astype(float)
-            invalid = (~missing & num.isna()) | np.isinf(num.fillna(0.0))
+            # Beyond float32's range a value would become inf in the model: invalid too.
+            too_big = num.abs() > np.finfo(np.float32).max
+            invalid = (~missing & num.isna()) | np.isinf(num.fillna(0.0)) | too_big
             num[invalid] = np.nan
             out[col] = num.astype(np.float32)
             report.invalid_values[col] = int(invalid.sum())

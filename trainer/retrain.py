@@ -92,6 +92,8 @@ def retrain(
             f"only {int(unseen.sum())} labelled decisions are newer than production version "
             f"{prod.version}; the gate needs {2 * config.min_gate_rows} to compare fairly"
         )
+    for target in spec.targets:  # the store labels by outcome type; targets may be named apart
+        data[target] = data[spec.outcome_type(target)]
     trained = train(data, spec, family=config.family, seed=seed, holdout_eligible=unseen)
     with open(prod.artifact_path, "rb") as fh:
         prod_metrics = holdout_metrics(fh.read(), trained.holdout, spec)

@@ -10,6 +10,8 @@ from typing import Any
 from common.errors import InvalidArgument
 
 KINDS = ("numeric", "categorical")
+# Outcome types whose events label a binary target (feedback/outcomes.py BINARY_TYPES).
+LABEL_TYPES = ("click", "conversion")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ class FeatureSpec:
     unit_id: str | None = None
     # Unique id of a logged row (e.g. a decision id): rows repeating it are duplicates.
     row_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Which outcome type (click, conversion) labels each target in the store's feedback;
+    # a target named like an outcome type needs no entry.
+    outcome_types: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for group in (self.user_features, self.campaign_features):
@@ -46,6 +50,16 @@ class FeatureSpec:
             raise InvalidArgument(f"control value missing for campaign features {sorted(missing)}")
         if not self.targets:
             raise InvalidArgument("a spec needs at least one target")
+        for target in self.targets:
+            kind = self.outcome_type(target)
+            if kind not in LABEL_TYPES:
+                raise InvalidArgument(
+                    f"target {target!r} needs an outcome type in [outcome_types], one of "
+                    f"{LABEL_TYPES}; got {kind!r}"
+                )
+
+    def outcome_type(self, target: str) -> str:
+        return self.outcome_types.get(target, target)
 
     @property
     def features(self) -> dict[str, str]:
@@ -57,6 +71,7 @@ class FeatureSpec:
             "user": dict(self.user_features),
             "campaign": dict(self.campaign_features),
             "control": dict(self.control),
+            "outcome_types": {t: self.outcome_type(t) for t in self.targets},
         }
 
     @classmethod
@@ -67,13 +82,19 @@ class FeatureSpec:
             campaign_features=dict(schema["campaign"]),
             control=dict(schema["control"]),
             targets=tuple(targets),
+            outcome_types=dict(schema.get("outcome_types", {})),
             unit_id="unit_id",
             row_id="decision_id",
         )
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureSpec:
-        data = tomllib.loads(Path(path).read_text())
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise InvalidArgument(f"spec {path}: cannot read it: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"spec {path}: invalid TOML: {exc}") from exc
         try:
             return cls(
                 name=data["name"],
@@ -84,6 +105,7 @@ class FeatureSpec:
                 treatment=data.get("treatment"),
                 unit_id=data.get("unit_id"),
                 row_id=data.get("row_id"),
+                outcome_types=dict(data.get("outcome_types", {})),
             )
         except KeyError as exc:
             raise InvalidArgument(f"spec {path}: missing key {exc.args[0]!r}") from exc

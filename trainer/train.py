@@ -38,12 +38,20 @@ class TrainedModel:
     metrics: dict[str, dict[str, float]]
     cleaning: CleaningReport
     holdout: pd.DataFrame
-    rows_train: int
+    training: pd.DataFrame
     extra_lineage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.onnx_bytes).hexdigest()
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The feature schema with the campaign categories the model was trained on."""
+        return {
+            **self.spec.schema(),
+            "campaign_categories": campaign_categories(self.spec, self.training),
+        }
 
 
 def train(
@@ -64,6 +72,7 @@ def train(
     data, report = clean(raw, spec)
     if len(data) < 20:
         raise InvalidArgument(f"too few rows to train ({len(data)} after cleaning)")
+    check_control_values(data, spec)
     train_df, holdout = _split(data, holdout_fraction, seed)
     pipelines = {}
     for target in spec.targets:
@@ -88,8 +97,33 @@ def train(
         metrics=metrics,
         cleaning=report,
         holdout=holdout,
-        rows_train=len(train_df),
+        training=train_df,
     )
+
+
+def campaign_categories(spec: FeatureSpec, data: pd.DataFrame) -> dict[str, list[str]]:
+    """Per categorical campaign feature, the values seen in training (and the control value):
+    the server refuses others, since the model cannot say what an unseen campaign does."""
+    return {
+        col: sorted({*data[col].unique().tolist(), str(spec.control[col])} - {""})
+        for col, kind in spec.campaign_features.items()
+        if kind == "categorical"
+    }
+
+
+def check_control_values(data: pd.DataFrame, spec: FeatureSpec) -> None:
+    """Uplift is measured against the control: a control value the data never shows (a typo in
+    the spec) would silently make every uplift meaningless."""
+    for col, kind in spec.campaign_features.items():
+        if kind != "categorical":
+            continue
+        control = str(spec.control[col])
+        if not (data[col] == control).any():
+            seen = sorted(data[col].unique().tolist())[:10]
+            raise InvalidArgument(
+                f"control value {control!r} of campaign feature {col!r} never occurs in the "
+                f"data; values seen: {seen}"
+            )
 
 
 ELIGIBLE = "__holdout_eligible"
@@ -135,6 +169,7 @@ def write_artifact(onnx_bytes: bytes, artifact_dir: Path) -> Path:
             fh.write(onnx_bytes)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # servers may run as another user than the trainer
         os.replace(tmp, path)
     return path
 
@@ -153,7 +188,7 @@ def register(
     lineage = {
         "source": source,
         "data": data,
-        "rows_train": trained.rows_train,
+        "rows_train": len(trained.training),
         "rows_holdout": len(trained.holdout),
         "cleaning": trained.cleaning.as_dict(),
         "parity_max_abs_diff": trained.parity_max_abs_diff,
@@ -164,7 +199,7 @@ def register(
         artifact_path=str(path.resolve()),
         sha256=trained.sha256,
         family=trained.family,
-        feature_schema=trained.spec.schema(),
+        feature_schema=trained.schema,
         targets=list(trained.spec.targets),
         metrics=trained.metrics,
         lineage=lineage,

@@ -64,3 +64,71 @@ def test_score_prints_the_decision_and_names_bad_fields(
         "INVALID_ARGUMENT" in bad.stdout
         and "user_features['sessions_30d'] is missing" in bad.stdout
     )
+
+
+def test_demo_refuses_to_clear_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    from clients.demo import MARKER, prepare_workdir
+    from common.errors import InvalidArgument
+
+    precious = tmp_path / "thesis.tex"
+    precious.write_text("years of work")
+    import pytest
+
+    with pytest.raises(InvalidArgument, match="refusing to clear it"):
+        prepare_workdir(tmp_path)
+    assert precious.read_text() == "years of work"
+    made = prepare_workdir(tmp_path / "demo")
+    (made / "store.db").write_text("old run")
+    again = prepare_workdir(tmp_path / "demo")
+    assert sorted(p.name for p in again.iterdir()) == [MARKER]
+
+
+def test_second_server_on_a_busy_port_is_refused(sqlite_store: Store, tmp_path: Path) -> None:
+    import pytest
+
+    from common.errors import FailedPrecondition
+
+    first = start(server_settings(sqlite_store, tmp_path))
+    try:
+        with pytest.raises(FailedPrecondition, match="is the port in use"):
+            start(server_settings(sqlite_store, tmp_path, port=first.port))
+    finally:
+        first.stop()
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
+    cases = [
+        (
+            (
+                "train",
+                "--data",
+                str(tmp_path / "none.csv"),
+                "--spec",
+                str(ROOT / "specs" / "simulated.toml"),
+                "--no-register",
+            ),
+            "error: data file",
+        ),
+        (("train", "--data", "x.csv", "--spec", str(tmp_path / "none.toml")), "error: spec"),
+        (("score", "--user", "{not json", "--candidates", "{}"), "invalid JSON"),
+        (
+            ("score", "--user", "[1, 2]", "--candidates", "{}"),
+            "--user must be a JSON object, got list",
+        ),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stdout, (args, result.stdout)
+        assert "Traceback" not in result.stdout + result.stderr
+    env_bad = subprocess.run(
+        [sys.executable, "-m", "clients.cli", "serve"],
+        cwd=tmp_path,
+        env={**os.environ, "CAMPAIGN_LIFT_PORT": "abc"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert env_bad.returncode == 2 and "invalid settings: port" in env_bad.stdout
+    assert "Traceback" not in env_bad.stdout + env_bad.stderr

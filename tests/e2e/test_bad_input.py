@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.client import CampaignLiftClient
 from feedback.store import open_store
@@ -110,6 +111,14 @@ def _missing_campaign_feature(r):  # type: ignore[no-untyped-def]
     del r.candidates[4].features["campaign_type"]
 
 
+def _huge_age(r):  # type: ignore[no-untyped-def]
+    r.user_features["age"].number = 1e300
+
+
+def _unknown_campaign_type(r):  # type: ignore[no-untyped-def]
+    r.candidates[1].features["campaign_type"].text = "sms"
+
+
 def _unknown_version(r):  # type: ignore[no-untyped-def]
     r.model_version = "999"
 
@@ -137,6 +146,12 @@ SCORE_CASES = [
     (_inf_discount, INVALID, "candidates[2].features['discount_pct'] must be finite, got inf"),
     (_number_region, INVALID, "user_features['region'] must be text, got 3.0"),
     (_unset_region, INVALID, "user_features['region'] must be text, got None"),
+    (_huge_age, INVALID, "user_features['age'] is out of the float32 range, got 1e+300"),
+    (
+        _unknown_campaign_type,
+        INVALID,
+        "candidates[1].features['campaign_type'] 'sms' is a campaign the model was not trained on",
+    ),
     (_no_candidates, INVALID, "candidates must not be empty"),
     (_duplicate_candidate, INVALID, "candidates[1].campaign_id 'coupon-10' is a duplicate"),
     (_empty_campaign_id, INVALID, "candidates[3].campaign_id must not be empty"),
@@ -208,6 +223,10 @@ OUTCOME_CASES = [
     (_outcome(value=math.nan), "outcomes[0].value must be finite and >= 0, got nan"),
     (_outcome(event_id="x" * 300), "outcomes[0].event_id is longer than 256"),
     (_outcome(value=2.0), "outcomes[0].value of a click must be 0 or 1, got 2.0"),
+    (
+        _outcome(occurred_at=Timestamp(seconds=4_000_000_000)),
+        "outcomes[0].occurred_at is in the future",
+    ),
 ]
 
 
@@ -259,3 +278,18 @@ def test_no_production_model_is_not_serving(tmp_path: Path, world) -> None:  # t
     finally:
         server.stop()
         store.dispose()
+
+
+def test_misconfigured_experiment_is_failed_precondition(stubs, running, world) -> None:  # type: ignore[no-untyped-def]
+    from feedback.experiments import Experiment, Variant, save_experiment
+
+    save_experiment(
+        running.store, Experiment("broken", "s", (Variant("a", 1.0, {"type": "bandit9000"}),))
+    )
+    scoring, _ = stubs
+    request = valid_request(world)
+    request.experiment = "broken"
+    with pytest.raises(grpc.RpcError) as err:
+        scoring.Score(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "experiment 'broken' is misconfigured: policy.type must be one of" in err.value.details()

@@ -406,3 +406,14 @@ INVALID_EXPERIMENTS = [
 def test_invalid_experiment_raises(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         Experiment(salt="s", **kwargs)  # type: ignore[arg-type]
+
+
+def test_unreachable_store_is_unavailable_without_leaking_its_address() -> None:
+    from common.errors import Unavailable
+
+    store = Store("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(Unavailable) as err:
+        store.create_schema()
+    assert err.value.message == "the store is unavailable (create schema); retry later"
+    assert "127.0.0.1" not in err.value.message
+    store.dispose()

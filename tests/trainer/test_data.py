@@ -161,6 +161,25 @@ def test_load_simulated_spec() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name = ", "invalid TOML"),
+        (
+            'name = "x"\ntargets = ["visit"]\n[user_features]\n[campaign_features]\n[control]\n',
+            "target 'visit' needs an outcome type",
+        ),
+    ],
+)
+def test_load_spec_errors_are_clear(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgument, match=message):
+        FeatureSpec.load(path)
+    with pytest.raises(InvalidArgument, match="cannot read it"):
+        FeatureSpec.load(tmp_path / "absent.toml")
+
+
 def test_load_spec_missing_key_names_it(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text('name = "broken"\n[user_features]\nage = "numeric"\n')

@@ -75,3 +75,21 @@ def test_hgb_thresholds_between_float32_values_keep_parity(sim_spec: FeatureSpec
     np.testing.assert_array_equal(after, before)
     graph = compose(snapped, sim_spec).SerializeToString()
     assert check_parity(graph, snapped, held_out, sim_spec) <= 1e-5
+
+
+def test_a_control_value_missing_from_the_data_is_refused(history, sim_spec: FeatureSpec) -> None:
+    import dataclasses
+
+    from common.errors import InvalidArgument
+
+    typo = dataclasses.replace(sim_spec, control={**sim_spec.control, "campaign_type": "None"})
+    with pytest.raises(
+        InvalidArgument,
+        match="control value 'None' of campaign feature 'campaign_type' never occurs",
+    ):
+        train(history.head(800), typo, family="logreg")
+
+
+def test_schema_records_the_campaign_categories_trained_on(trained_logreg) -> None:
+    cats = trained_logreg.schema["campaign_categories"]
+    assert cats == {"campaign_type": ["coupon", "discount", "email", "none", "points"]}

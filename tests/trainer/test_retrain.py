@@ -137,3 +137,35 @@ def test_ready_only_with_enough_unseen_labelled_decisions(
         )
         is None
     )
+
+
+def test_targets_named_apart_from_outcome_types_retrain_from_feedback(
+    store: Store, tmp_path: Path, world, sim_spec, history
+) -> None:
+    """Like Hillstrom's `visit`: the target is labelled by click events in the store."""
+    import dataclasses
+
+    from trainer.train import train
+
+    spec = dataclasses.replace(
+        sim_spec, targets=("visit", "conversion"), outcome_types={"visit": "click"}
+    )
+    first = promote_new(
+        store,
+        train(history.rename(columns={"click": "visit"}), spec, family="logreg"),
+        tmp_path / "a",
+    )
+    assert get_version(store, first.version).feature_schema["outcome_types"] == {
+        "visit": "click",
+        "conversion": "conversion",
+    }
+    fill_store(store, world, first.created_at + timedelta(microseconds=1))
+    config = RetrainConfig(
+        artifact_dir=tmp_path / "a",
+        family="logreg",
+        attribution_window_s=0,
+        promotion_tolerance=1.0,
+    )
+    result = retrain(store, config)
+    assert get_version(store, result.version).targets == ["visit", "conversion"]
+    assert get_version(store, result.version).metrics["visit"]["auc"] > 0.5
