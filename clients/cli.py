@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from clients.models_cli import app as models_app
 from common.errors import CampaignLiftError, InvalidArgument
 from common.settings import Settings
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     help="Campaign Lift: predict, decide and learn campaign effects.", no_args_is_help=True
 )
 console = Console(width=100) if not Console().is_terminal else Console()
+app.add_typer(models_app, name="models")
 
 
 F = TypeVar("F", bound=Callable[..., Any])

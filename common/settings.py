@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("campaign-lift-data")
@@ -31,6 +31,10 @@ class Settings(BaseSettings):
         default=False,
         description="Let several server processes share the port (SO_REUSEPORT). Off by default "
         "so that a port already in use is an error, not a silent split of traffic.",
+    )
+    admin_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token for ModelAdminService calls; empty disables the admin API.",
     )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")

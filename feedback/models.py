@@ -97,6 +97,8 @@ class ModelVersionRow(Base):
         ForeignKey("model_versions.version"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Lifecycle, not content: an archived version can no longer be pointed at.
+    archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class StageRow(Base):
@@ -106,6 +108,8 @@ class StageRow(Base):
 
     stage: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    # Share of traffic the stage takes (canary); production serves the rest.
+    traffic_percent: Mapped[float] = mapped_column(Float, default=100.0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -117,7 +121,9 @@ class StageEventRow(Base):
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     stage: Mapped[str] = mapped_column(String(32))
     from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    to_version: Mapped[int] = mapped_column(Integer)
+    # None when the stage was cleared.
+    to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    traffic_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,17 @@ from grpc_reflection.v1alpha import reflection
 from common.errors import FailedPrecondition
 from common.settings import Settings
 from feedback.store import Store, open_store
-from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from protos.campaignlift.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    feedback_pb2,
+    feedback_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
+from server.admin import ModelAdmin
+from server.admin_servicer import ModelAdminServicer
+from server.auth import BearerTokenInterceptor
 from server.decision_log import DecisionLog
 from server.model import LoadedModel
 from server.registry_client import ModelManager
@@ -26,6 +36,7 @@ from server.servicers import FeedbackServicer, ScoringServicer
 log = logging.getLogger(__name__)
 
 SCORING = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
+ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name
 FEEDBACK = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
@@ -58,6 +69,7 @@ def start(settings: Settings) -> RunningServer:
     store = open_store(settings.database_url)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_servicer.set(FEEDBACK, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(ADMIN, health_pb2.HealthCheckResponse.SERVING)
 
     def on_model(model: LoadedModel | None) -> None:
         status = (
@@ -82,8 +94,11 @@ def start(settings: Settings) -> RunningServer:
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", int(settings.reuse_port)),
     ]
+    interceptors = [BearerTokenInterceptor({ADMIN: settings.admin_token.get_secret_value()})]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers), options=options
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
+        options=options,
+        interceptors=interceptors,
     )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(
         ScoringServicer(Scorer(models, store, decisions, settings)), server
@@ -91,11 +106,15 @@ def start(settings: Settings) -> RunningServer:
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
         FeedbackServicer(store, retrain, settings.max_outcomes), server
     )
+    admin_pb2_grpc.add_ModelAdminServiceServicer_to_server(
+        ModelAdminServicer(ModelAdmin(store)), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             SCORING,
             FEEDBACK,
+            ADMIN,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

@@ -1,9 +1,11 @@
-"""Which model serves: the production pointer, watched and hot-swapped; pinned versions cached.
+"""Which model serves: the production and canary pointers, watched and hot-swapped; pinned
+versions cached.
 
 A pointer change is noticed within `poll_interval_s`. The new version is loaded and verified in
 full before it replaces the old one; requests already running keep their reference to the old
 session, which is freed when the last of them finishes. A version that fails to load is refused
-(logged, counted) and the current one keeps serving.
+(logged, counted) and the current one keeps serving. Canary traffic is chosen by hashing the
+unit id, so a unit stays on the canary while its share only grows.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from common.errors import CampaignLiftError, FailedPrecondition, NotFound
-from feedback.registry import PRODUCTION, get_version, stage_version
+from feedback.registry import CANARY, PRODUCTION, StagePointer, get_version, stages
 from feedback.store import Store
+from server.assignment import bucket
 from server.model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ class ModelManager:
         self._poll_interval_s = poll_interval_s
         self._on_change = on_change
         self._current: LoadedModel | None = None
-        self._refused: int | None = None
+        self._canary: tuple[LoadedModel, float] | None = None
+        self._refused: dict[str, int] = {}
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -64,6 +68,15 @@ class ModelManager:
             raise FailedPrecondition("no production model is loaded yet: train and promote one")
         return model
 
+    def for_unit(self, unit_id: str) -> LoadedModel:
+        """The canary for its share of units (by hash), production for the rest."""
+        canary = self._canary
+        if canary is not None:
+            model, percent = canary
+            if bucket(f"canary-{model.version}", unit_id) * 100.0 < percent:
+                return model
+        return self.production()
+
     def get(self, version: str) -> LoadedModel:
         """The pinned version, loaded on first use; "" means production."""
         if not version:
@@ -85,27 +98,34 @@ class ModelManager:
         return model
 
     def refresh(self) -> bool:
-        """Loads the production version if its pointer moved; True when a swap happened."""
-        target = stage_version(self._store, PRODUCTION)
-        current = self._current
-        if target is None or (current is not None and current.version == str(target)):
-            return False
-        if target == self._refused:
-            return False
+        """Follows the production and canary pointers; True when production was swapped."""
+        pointers = stages(self._store)
+        swapped = self._follow_production(pointers.get(PRODUCTION))
+        self._follow_canary(pointers.get(CANARY))
+        return swapped
+
+    def _load(self, stage: str, pointer: StagePointer) -> LoadedModel | None:
+        """Loads the version a pointer names, or None (logged) when it must be refused."""
+        if self._refused.get(stage) == pointer.version:
+            return None
         try:
-            model = load_model(get_version(self._store, target))
+            model = load_model(get_version(self._store, pointer.version))
         except CampaignLiftError as exc:
             self.load_failures += 1
-            self._refused = target
-            log.error(
-                "refused production version %s, keeping %s: %s",
-                target,
-                current.version if current else "none",
-                exc.message,
-            )
+            self._refused[stage] = pointer.version
+            log.error("refused %s version %s: %s", stage, pointer.version, exc.message)
+            return None
+        self._refused.pop(stage, None)
+        return model
+
+    def _follow_production(self, pointer: StagePointer | None) -> bool:
+        current = self._current
+        if pointer is None or (current is not None and current.version == str(pointer.version)):
+            return False
+        model = self._load(PRODUCTION, pointer)
+        if model is None:
             return False
         self._current = model
-        self._refused = None
         self.swaps += 1
         log.info(
             "production model is now version %s (was %s)",
@@ -115,6 +135,24 @@ class ModelManager:
         if self._on_change is not None:
             self._on_change(model)
         return True
+
+    def _follow_canary(self, pointer: StagePointer | None) -> None:
+        canary = self._canary
+        if pointer is None:
+            if canary is not None:
+                log.info("canary of version %s ended", canary[0].version)
+            self._canary = None
+            return
+        if canary is not None and canary[0].version == str(pointer.version):
+            if canary[1] != pointer.traffic_percent:
+                self._canary = (canary[0], pointer.traffic_percent)
+            return
+        model = self._load(CANARY, pointer)
+        if model is not None:
+            self._canary = (model, pointer.traffic_percent)
+            log.info(
+                "canary: version %s takes %.1f%% of units", model.version, pointer.traffic_percent
+            )
 
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_interval_s):

@@ -93,13 +93,17 @@ class Scorer:
             )
         for item in items:
             validate_item(item, self._settings.max_candidates)
-        by_model: dict[str, list[int]] = {}
+        # Each item's model: its pinned version, else the canary or production by unit id.
+        by_model: dict[str, tuple[LoadedModel, list[int]]] = {}
         for i, item in enumerate(items):
-            by_model.setdefault(item.model_version, []).append(i)
+            if item.model_version:
+                model = self._models.get(item.model_version)
+            else:
+                model = self._models.for_unit(item.unit_id)
+            by_model.setdefault(model.version, (model, []))[1].append(i)
         results: list[ScoreResult | None] = [None] * len(items)
         records: list[DecisionRecord] = []
-        for version, indices in by_model.items():
-            model = self._models.get(version)
+        for model, indices in by_model.values():
             group = [items[i] for i in indices]
             for i, (result, record) in zip(indices, self._score_group(group, model), strict=True):
                 results[i] = result

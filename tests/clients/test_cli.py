@@ -132,3 +132,36 @@ def test_cli_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
     )
     assert env_bad.returncode == 2 and "invalid settings: port" in env_bad.stdout
     assert "Traceback" not in env_bad.stdout + env_bad.stderr
+
+
+def test_models_commands_over_the_admin_api(
+    sqlite_store: Store, tmp_path: Path, trained_logreg
+) -> None:
+    from trainer.train import register
+
+    first = promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    second = register(sqlite_store, trained_logreg, tmp_path / "artifacts", source="test")
+    running = start(server_settings(sqlite_store, tmp_path, admin_token="tok"))
+    target = f"127.0.0.1:{running.port}"
+    os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"] = "tok"
+    try:
+        listed = run_cli("models", "list", "--target", target, "--json")
+        promoted = run_cli(
+            "models", "promote", str(second.version), "--target", target, "--reason", "ci"
+        )
+        table = run_cli("models", "list", "--target", target)
+        history = run_cli("models", "history", "--target", target, "--json")
+        os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"] = "wrong"
+        denied = run_cli("models", "list", "--target", target)
+    finally:
+        del os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"]
+        running.stop()
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [int(v["version"]) for v in json.loads(listed.stdout)] == [first.version, second.version]
+    assert (
+        promoted.returncode == 0
+        and f"production: {first.version} -> {second.version}" in promoted.stdout
+    )
+    assert "production" in table.stdout
+    assert json.loads(history.stdout)[-1]["reason"] == "ci"
+    assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stdout

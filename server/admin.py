@@ -1,0 +1,117 @@
+"""Model administration, transport-free: list, inspect, compare, promote, roll back, canary,
+archive, and the audit trail of every pointer move."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from common.errors import InvalidArgument
+from feedback import registry
+from feedback.registry import CANARY, PRODUCTION, ModelVersion, StageEvent, StagePointer
+from feedback.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    version: ModelVersion
+    stages: list[str]
+    canary_percent: float
+
+    @property
+    def flat_metrics(self) -> dict[str, float]:
+        return {
+            f"{target}.{name}": float(value)
+            for target, values in self.version.metrics.items()
+            for name, value in values.items()
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDelta:
+    metric: str
+    base: float
+    other: float
+    in_both: bool
+
+    @property
+    def difference(self) -> float:
+        return self.other - self.base if self.in_both else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    stage: str
+    from_version: int | None
+    to_version: int | None
+    traffic_percent: float = 100.0
+
+
+class ModelAdmin:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def _view(self, version: ModelVersion, pointers: dict[str, StagePointer]) -> VersionView:
+        on = sorted(s for s, p in pointers.items() if p.version == version.version)
+        canary = pointers.get(CANARY)
+        percent = canary.traffic_percent if canary and canary.version == version.version else 0.0
+        return VersionView(version, on, percent)
+
+    def list_versions(self, *, include_archived: bool = False) -> list[VersionView]:
+        pointers = registry.stages(self._store)
+        return [
+            self._view(v, pointers)
+            for v in registry.list_versions(self._store)
+            if include_archived or v.archived_at is None
+        ]
+
+    def get(self, version: int) -> VersionView:
+        return self._view(registry.get_version(self._store, version), registry.stages(self._store))
+
+    def compare(self, base: int, other: int) -> tuple[VersionView, VersionView, list[MetricDelta]]:
+        a, b = self.get(base), self.get(other)
+        ma, mb = a.flat_metrics, b.flat_metrics
+        deltas = [
+            MetricDelta(m, ma.get(m, math.nan), mb.get(m, math.nan), m in ma and m in mb)
+            for m in sorted(ma.keys() | mb.keys())
+        ]
+        return a, b, deltas
+
+    def promote(self, version: int, *, actor: str, reason: str = "") -> StageChange:
+        before = registry.stage_version(self._store, PRODUCTION)
+        registry.set_stage(
+            self._store, PRODUCTION, version, actor=actor, reason=reason or "promote"
+        )
+        return StageChange(PRODUCTION, before, version)
+
+    def rollback(self, *, actor: str, reason: str = "") -> StageChange:
+        rolled_from, to = registry.rollback(self._store, actor=actor, reason=reason)
+        return StageChange(PRODUCTION, rolled_from, to)
+
+    def set_canary(
+        self, version: int, percent: float, *, actor: str, reason: str = ""
+    ) -> StageChange:
+        if not math.isfinite(percent) or not 0.0 <= percent <= 100.0:
+            raise InvalidArgument(f"percent must be in [0, 100], got {percent}")
+        if percent == 0.0:
+            before = registry.clear_stage(
+                self._store, CANARY, actor=actor, reason=reason or "end canary"
+            )
+            return StageChange(CANARY, before, None, 0.0)
+        before = registry.stage_version(self._store, CANARY)
+        registry.set_stage(
+            self._store,
+            CANARY,
+            version,
+            actor=actor,
+            reason=reason or "canary",
+            traffic_percent=percent,
+        )
+        return StageChange(CANARY, before, version, percent)
+
+    def archive(self, version: int, *, actor: str, reason: str = "") -> StageChange:
+        registry.archive(self._store, version, actor=actor, reason=reason)
+        return StageChange(registry.ARCHIVED, None, version)
+
+    def events(self, stage: str = "") -> list[StageEvent]:
+        return registry.stage_history(self._store, stage or None)
