@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         description="Let several server processes share the port (SO_REUSEPORT). Off by default "
         "so that a port already in use is an error, not a silent split of traffic.",
     )
+    metrics_port: int = Field(
+        default=9464,
+        ge=-1,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint (on `host`); 0 picks a free "
+        "one, -1 turns it off.",
+    )
     admin_token: SecretStr = Field(
         default=SecretStr(""),
         description="Bearer token for ModelAdminService calls; empty disables the admin API.",

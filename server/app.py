@@ -27,6 +27,7 @@ from server.admin import ModelAdmin
 from server.admin_servicer import ModelAdminServicer
 from server.auth import BearerTokenInterceptor
 from server.decision_log import DecisionLog
+from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
 from server.registry_client import ModelManager
 from server.retraining import RetrainRunner
@@ -51,6 +52,8 @@ class RunningServer:
     decisions: DecisionLog
     retrain: RetrainRunner
     health: health.HealthServicer
+    metrics: ServerMetrics
+    metrics_port: int | None
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Graceful: refuse new calls, let running ones finish, then write every decision."""
@@ -60,6 +63,7 @@ class RunningServer:
         self.models.stop()
         self.decisions.close()
         self.retrain.join(timeout_s=60)
+        self.metrics.close()
         self.store.dispose()
         log.info("stopped: %d decisions written", self.decisions.written)
 
@@ -81,27 +85,34 @@ def start(settings: Settings) -> RunningServer:
             health_servicer.set(service, status)
 
     on_model(None)
-    models = ModelManager(store, poll_interval_s=settings.model_poll_interval_s, on_change=on_model)
+    metrics = ServerMetrics()
+    models = ModelManager(
+        store, poll_interval_s=settings.model_poll_interval_s, on_change=on_model, metrics=metrics
+    )
     models.start()
     decisions = DecisionLog(
         store,
         flush_interval_s=settings.decision_flush_interval_s,
         max_queue=settings.decision_queue_size,
     )
+    metrics.decision_queue.set_function(lambda: decisions.pending)
     retrain = RetrainRunner(store, settings, models)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", int(settings.reuse_port)),
     ]
-    interceptors = [BearerTokenInterceptor({ADMIN: settings.admin_token.get_secret_value()})]
+    interceptors = [
+        MetricsInterceptor(metrics),
+        BearerTokenInterceptor({ADMIN: settings.admin_token.get_secret_value()}),
+    ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         options=options,
         interceptors=interceptors,
     )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(
-        ScoringServicer(Scorer(models, store, decisions, settings)), server
+        ScoringServicer(Scorer(models, store, decisions, settings, metrics)), server
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
         FeedbackServicer(store, retrain, settings.max_outcomes), server
@@ -128,6 +139,9 @@ def start(settings: Settings) -> RunningServer:
         models.stop()
         raise FailedPrecondition(f"cannot listen on {address}: is the port in use?") from exc
     server.start()
+    metrics_port = None
+    if settings.metrics_port >= 0:
+        metrics_port = metrics.serve_http(settings.host, settings.metrics_port)
     log.info(
         "serving on %s:%d; store %s; artifacts %s",
         settings.host,
@@ -137,7 +151,9 @@ def start(settings: Settings) -> RunningServer:
     )
     if models.current is None:
         log.warning("no production model in this store yet: Score answers FAILED_PRECONDITION")
-    return RunningServer(server, port, store, models, decisions, retrain, health_servicer)
+    return RunningServer(
+        server, port, store, models, decisions, retrain, health_servicer, metrics, metrics_port
+    )
 
 
 def serve(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from common.errors import CampaignLiftError, FailedPrecondition, NotFound
 from feedback.registry import CANARY, PRODUCTION, StagePointer, get_version, stages
 from feedback.store import Store
 from server.assignment import bucket
+from server.metrics import ServerMetrics
 from server.model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ class ModelManager:
         *,
         poll_interval_s: float = 1.0,
         on_change: Callable[[LoadedModel | None], None] | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._poll_interval_s = poll_interval_s
         self._on_change = on_change
@@ -114,8 +117,13 @@ class ModelManager:
             self.load_failures += 1
             self._refused[stage] = pointer.version
             log.error("refused %s version %s: %s", stage, pointer.version, exc.message)
+            if self._metrics is not None:
+                self._metrics.model_loads.labels(stage, "refused").inc()
             return None
         self._refused.pop(stage, None)
+        if self._metrics is not None:
+            self._metrics.model_loads.labels(stage, "loaded").inc()
+            self._metrics.serving_version.labels(stage).set(pointer.version)
         return model
 
     def _follow_production(self, pointer: StagePointer | None) -> bool:
@@ -141,6 +149,8 @@ class ModelManager:
         if pointer is None:
             if canary is not None:
                 log.info("canary of version %s ended", canary[0].version)
+                if self._metrics is not None:
+                    self._metrics.serving_version.labels(CANARY).set(0)
             self._canary = None
             return
         if canary is not None and canary[0].version == str(pointer.version):

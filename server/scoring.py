@@ -19,6 +19,7 @@ from feedback.store import Store
 from server.assignment import choose_variant
 from server.decision_log import DecisionLog
 from server.features import ScoreItem, build_feeds, validate_item
+from server.metrics import ServerMetrics
 from server.model import LoadedModel
 from server.policy import Policy, build_policy, sample
 from server.registry_client import ModelManager
@@ -78,8 +79,14 @@ class Experiments:
 
 class Scorer:
     def __init__(
-        self, models: ModelManager, store: Store, decisions: DecisionLog, settings: Settings
+        self,
+        models: ModelManager,
+        store: Store,
+        decisions: DecisionLog,
+        settings: Settings,
+        metrics: ServerMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._models = models
         self._decisions = decisions
         self._experiments = Experiments(store)
@@ -93,6 +100,8 @@ class Scorer:
             )
         for item in items:
             validate_item(item, self._settings.max_candidates)
+        # Variants first: an unknown experiment fails the call before any model runs.
+        assigned = [self._assign(item) for item in items]
         # Each item's model: its pinned version, else the canary or production by unit id.
         by_model: dict[str, tuple[LoadedModel, list[int]]] = {}
         for i, item in enumerate(items):
@@ -104,40 +113,51 @@ class Scorer:
         results: list[ScoreResult | None] = [None] * len(items)
         records: list[DecisionRecord] = []
         for model, indices in by_model.values():
-            group = [items[i] for i in indices]
+            group = [(items[i], assigned[i]) for i in indices]
             for i, (result, record) in zip(indices, self._score_group(group, model), strict=True):
                 results[i] = result
                 records.append(record)
         self._decisions.submit(records)
         return [r for r in results if r is not None]
 
+    def _assign(self, item: ScoreItem) -> tuple[str, Policy]:
+        """(variant, policy) for the item: its experiment's, or the default policy's."""
+        if item.experiment:
+            return self._experiments.assign(item.experiment, item.unit_id)
+        return "", self._default_policy
+
     def _score_group(
-        self, items: list[ScoreItem], model: LoadedModel
+        self, group: list[tuple[ScoreItem, tuple[str, Policy]]], model: LoadedModel
     ) -> list[tuple[ScoreResult, DecisionRecord]]:
-        predictions = model.predict(build_feeds(items, model))
+        began = time.perf_counter()
+        feeds = build_feeds([item for item, _ in group], model)
+        predictions = model.predict(feeds)
+        if self._metrics is not None:
+            self._metrics.model_seconds.labels(model.version).observe(time.perf_counter() - began)
+            self._metrics.pairs.labels(model.version).inc(len(next(iter(feeds.values()))))
         objective = self._settings.objective
         if objective not in model.targets:
             objective = model.targets[0]
         out = []
         start = 0
-        for item in items:
+        for item, (variant, policy) in group:
             stop = start + len(item.candidates)
             rows = {t: (p[start:stop], u[start:stop]) for t, (p, u) in predictions.items()}
-            out.append(self._decide(item, model, rows, objective))
+            out.append(self._decide(item, variant, policy, model, rows, objective))
+            if self._metrics is not None:
+                self._metrics.decisions.labels(out[-1][0].policy, model.version).inc()
             start = stop
         return out
 
     def _decide(
         self,
         item: ScoreItem,
+        variant: str,
+        policy: Policy,
         model: LoadedModel,
         rows: dict[str, tuple[np.ndarray, np.ndarray]],
         objective: str,
     ) -> tuple[ScoreResult, DecisionRecord]:
-        if item.experiment:
-            variant, policy = self._experiments.assign(item.experiment, item.unit_id)
-        else:
-            variant, policy = "", self._default_policy
         ids = [c.campaign_id for c in item.candidates]
         probs = policy.probabilities(rows[objective][1].astype(np.float64), ids)
         decision = uuid.uuid4()

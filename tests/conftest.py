@@ -102,6 +102,7 @@ def server_settings(store: Store, tmp_path: Path, **overrides: object) -> Settin
         "port": 0,
         "model_poll_interval_s": 0.2,
         "grpc_workers": 4,
+        "metrics_port": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

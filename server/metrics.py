@@ -1,0 +1,124 @@
+"""Prometheus metrics of one server: requests, errors and latency per RPC, scoring per model
+version, model load events, the decision log. Served on their own HTTP port."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServerMetrics:
+    """Own registry per server, so several servers in one process never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "campaign_lift_requests",
+            "RPCs handled, by method and status code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "campaign_lift_request_seconds",
+            "RPC latency by method.",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_seconds = Histogram(
+            "campaign_lift_model_run_seconds",
+            "Feature building and model run per batch, by version.",
+            ["model_version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.pairs = Counter(
+            "campaign_lift_scored_pairs",
+            "User x campaign pairs scored, by model version.",
+            ["model_version"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "campaign_lift_decisions",
+            "Decisions made, by policy and model version.",
+            ["policy", "model_version"],
+            registry=r,
+        )
+        self.model_loads = Counter(
+            "campaign_lift_model_loads",
+            "Model loads by stage and result (loaded, refused).",
+            ["stage", "result"],
+            registry=r,
+        )
+        self.serving_version = Gauge(
+            "campaign_lift_serving_version",
+            "Model version a stage serves (0: none).",
+            ["stage"],
+            registry=r,
+        )
+        self.decision_queue = Gauge(
+            "campaign_lift_decision_queue",
+            "Decisions waiting to be written to the store.",
+            registry=r,
+        )
+        self._http: Any = None
+
+    def serve_http(self, host: str, port: int) -> int | None:
+        """Starts the /metrics endpoint; returns its port, or None when it could not bind."""
+        try:
+            self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc)
+            return None
+        return int(self._http.server_port)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts and times every unary RPC by method and final status code."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._m = metrics
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        inner = handler.unary_unary
+
+        def timed(request: Any, context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                return inner(request, context)
+            except BaseException:
+                code = (context.code() or grpc.StatusCode.UNKNOWN).name
+                raise
+            finally:
+                self._m.latency.labels(method).observe(time.perf_counter() - start)
+                self._m.requests.labels(method, code).inc()
+
+        return grpc.unary_unary_rpc_method_handler(
+            timed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
