@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from google.protobuf.json_format import MessageToDict
 
+from clients.client import open_channel
 from protos.campaignlift.v1 import admin_pb2, admin_pb2_grpc
 
 ACTOR_HEADER = "x-campaign-lift-actor"
@@ -23,9 +24,15 @@ class AdminClient:
     """Calls ModelAdminService with the bearer token; results are plain dicts (JSON-ready)."""
 
     def __init__(
-        self, target: str, token: str, *, actor: str | None = None, timeout_s: float = 10.0
+        self,
+        target: str,
+        token: str,
+        *,
+        actor: str | None = None,
+        timeout_s: float = 10.0,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        self._channel = grpc.insecure_channel(target)
+        self._channel = open_channel(target, credentials)
         self._stub = admin_pb2_grpc.ModelAdminServiceStub(self._channel)
         self._metadata = (
             ("authorization", f"Bearer {token}"),

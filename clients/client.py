@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -108,16 +110,41 @@ def _result(msg: scoring_pb2.ScoreResponse) -> ScoreResult:
     )
 
 
+def tls_credentials(
+    ca_file: str | Path, cert_file: str | Path | None = None, key_file: str | Path | None = None
+) -> grpc.ChannelCredentials:
+    """Channel credentials trusting `ca_file`; with a client certificate and key for mutual TLS."""
+    cert = Path(cert_file).read_bytes() if cert_file else None
+    key = Path(key_file).read_bytes() if key_file else None
+    return grpc.ssl_channel_credentials(Path(ca_file).read_bytes(), key, cert)
+
+
+def open_channel(
+    target: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(target, options=list(options))
+    return grpc.secure_channel(target, credentials, options=list(options))
+
+
 class CampaignLiftClient:
     """Talks to a Campaign Lift server. Use as a context manager to close the channel."""
 
     def __init__(
-        self, target: str, *, timeout_s: float = 10.0, max_message_bytes: int = 64 * 1024 * 1024
+        self,
+        target: str,
+        *,
+        timeout_s: float = 10.0,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(
+        self._channel = open_channel(
             target,
-            options=[
+            credentials,
+            [
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
             ],

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         description="Port of the Prometheus /metrics endpoint (on `host`); 0 picks a free "
         "one, -1 turns it off.",
     )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM server certificate (chain); with tls_key_file turns on TLS."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file.")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle; when set, clients must present a certificate it signed "
+        "(mutual TLS).",
+    )
     admin_token: SecretStr = Field(
         default=SecretStr(""),
         description="Bearer token for ModelAdminService calls; empty disables the admin API.",

@@ -68,7 +68,29 @@ class RunningServer:
         log.info("stopped: %d decisions written", self.decisions.written)
 
 
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS when a certificate and key are configured; mutual TLS when a client CA is too."""
+    if settings.tls_cert_file is None and settings.tls_key_file is None:
+        if settings.tls_client_ca_file is not None:
+            raise FailedPrecondition("tls_client_ca_file needs tls_cert_file and tls_key_file")
+        return None
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        raise FailedPrecondition("TLS needs both tls_cert_file and tls_key_file")
+    try:
+        cert = settings.tls_cert_file.read_bytes()
+        key = settings.tls_key_file.read_bytes()
+        client_ca = (
+            settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+        )
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot read a TLS file: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
 def start(settings: Settings) -> RunningServer:
+    credentials = server_credentials(settings)  # before anything starts: a bad file stops here
     settings.ensure_dirs()
     store = open_store(settings.database_url)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -133,7 +155,10 @@ def start(settings: Settings) -> RunningServer:
     )
     address = f"{settings.host}:{settings.port}"
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:  # grpcio's way of saying the bind failed
         decisions.close()
         models.stop()
