@@ -137,9 +137,12 @@ def test_mutual_tls_requires_a_client_certificate(
             target, credentials=tls_credentials(pki["ca"], pki["client"], pki["client_key"])
         ) as client:
             assert client.score(user_request(world, 0)).decision.decision_id
-        with CampaignLiftClient(
-            target, timeout_s=2, credentials=tls_credentials(pki["ca"])
-        ) as anonymous, pytest.raises(grpc.RpcError) as err:
+        with (
+            CampaignLiftClient(
+                target, timeout_s=2, credentials=tls_credentials(pki["ca"])
+            ) as anonymous,
+            pytest.raises(grpc.RpcError) as err,
+        ):
             anonymous.score(user_request(world, 0))
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
