@@ -23,10 +23,12 @@ from protos.campaignlift.v1 import (
     scoring_pb2,
     scoring_pb2_grpc,
 )
+from protos.inference import open_inference_pb2, open_inference_pb2_grpc
 from server.admin import ModelAdmin
 from server.admin_servicer import ModelAdminServicer
 from server.auth import BearerTokenInterceptor
 from server.decision_log import DecisionLog
+from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
 from server.registry_client import ModelManager
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SCORING = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name
+INFERENCE = open_inference_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 FEEDBACK = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
@@ -57,7 +60,7 @@ class RunningServer:
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Graceful: refuse new calls, let running ones finish, then write every decision."""
-        for service in ("", SCORING):
+        for service in ("", SCORING, INFERENCE):
             self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace_s).wait()
         self.models.stop()
@@ -103,7 +106,7 @@ def start(settings: Settings) -> RunningServer:
             if model
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for service in ("", SCORING):
+        for service in ("", SCORING, INFERENCE):
             health_servicer.set(service, status)
 
     on_model(None)
@@ -142,12 +145,16 @@ def start(settings: Settings) -> RunningServer:
     admin_pb2_grpc.add_ModelAdminServiceServicer_to_server(
         ModelAdminServicer(ModelAdmin(store)), server
     )
+    open_inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        InferenceServicer(models, store), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             SCORING,
             FEEDBACK,
             ADMIN,
+            INFERENCE,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

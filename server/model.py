@@ -32,13 +32,16 @@ class LoadedModel:
     # Per categorical campaign feature, the values the model was trained on.
     campaign_categories: dict[str, frozenset[str]]
 
+    def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return list(self.session.run(outputs, feeds))
+        except Exception as exc:  # inputs are validated before: a failure here is a bug
+            raise RuntimeError(f"model version {self.version} failed to run: {exc}") from exc
+
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per target: (probability with the campaign, uplift versus no campaign), one per row."""
         names = [f"{t}{s}" for t in self.targets for s in ("_probability", "_uplift")]
-        try:
-            out = self.session.run(names, feeds)
-        except Exception as exc:  # inputs are validated before: a failure here is a bug
-            raise RuntimeError(f"model version {self.version} failed to run: {exc}") from exc
+        out = self.run(names, feeds)
         return {t: (out[2 * i], out[2 * i + 1]) for i, t in enumerate(self.targets)}
 
 
