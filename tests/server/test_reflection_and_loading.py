@@ -53,7 +53,7 @@ def test_schema_incompatible_artifact_is_refused(
         **version.feature_schema,
         "user": {**version.feature_schema["user"], "age": "categorical"},
     }
-    with pytest.raises(ModelError, match="graph inputs .* do not match schema"):
+    with pytest.raises(ModelError, match=r"graph inputs .* do not match schema"):
         load_model(dataclasses.replace(version, feature_schema=schema))
     with pytest.raises(ModelError, match="does not match the registered"):
         load_model(dataclasses.replace(version, sha256="0" * 64))
