@@ -79,6 +79,14 @@ class AdminClient:
             "SetCanary", admin_pb2.SetCanaryRequest(version=version, percent=percent, reason=reason)
         )
 
+    def set_shadow(self, version: int, reason: str = "") -> dict[str, Any]:
+        return self._call("SetShadow", admin_pb2.SetShadowRequest(version=version, reason=reason))
+
+    def shadow_report(self, version: int = 0, target: str = "") -> dict[str, Any]:
+        return self._call(
+            "ShadowReport", admin_pb2.ShadowReportRequest(version=version, target=target)
+        )
+
     def archive(self, version: int, reason: str = "") -> dict[str, Any]:
         return self._call("Archive", admin_pb2.ArchiveRequest(version=version, reason=reason))
 

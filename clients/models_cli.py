@@ -155,6 +155,39 @@ def canary(
 
 
 @app.command()
+def shadow(
+    version: Annotated[int, typer.Argument(help="Version to shadow production with; 0 ends it.")],
+    target: Target = "127.0.0.1:50051",
+    reason: Reason = "",
+    as_json: AsJson = False,
+) -> None:
+    """Score production's traffic with VERSION off the hot path; its predictions are logged."""
+    _print(_run(target, lambda c: c.set_shadow(version, reason)), as_json, _change)
+
+
+@app.command("shadow-report")
+def shadow_report(
+    version: Annotated[int, typer.Argument(help="Shadow version; 0 is the current one.")] = 0,
+    metric_target: Annotated[str, typer.Option("--on", help="Model target to compare.")] = "",
+    target: Target = "127.0.0.1:50051",
+    as_json: AsJson = False,
+) -> None:
+    """Shadow vs production on the same decisions: agreement and calibration."""
+    report = _run(target, lambda c: c.shadow_report(version, metric_target))
+
+    def render(r: dict[str, Any]) -> str:
+        return (
+            f"shadow {r['shadow_version']} vs production {r['production_version']} on "
+            f"{r['target']} over {r['decisions']} decisions: greedy agreement "
+            f"{r['greedy_agreement']:.1%}, mean |Δp| {r['mean_abs_probability_diff']:.4f}; "
+            f"{r['labelled']} labelled: predicted {r['shadow_mean_prediction']:.4f} (shadow) vs "
+            f"{r['production_mean_prediction']:.4f} (production), observed {r['observed_rate']:.4f}"
+        )
+
+    _print(report, as_json, render)
+
+
+@app.command()
 def archive(
     version: int, target: Target = "127.0.0.1:50051", reason: Reason = "", as_json: AsJson = False
 ) -> None:

@@ -156,3 +156,17 @@ class RetrainJobRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ShadowPredictionRow(Base):
+    """What a shadow version predicted for a decision production made (never returned)."""
+
+    __tablename__ = "shadow_predictions"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(String(256), index=True)
+    shadow_version: Mapped[int] = mapped_column(Integer, index=True)
+    production_version: Mapped[int] = mapped_column(Integer)
+    # {target: {"probability": [per candidate], "uplift": [per candidate]}}
+    predictions: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,8 +16,9 @@ from feedback.store import Store
 PRODUCTION = "production"
 CANDIDATE = "candidate"
 CANARY = "canary"
+SHADOW = "shadow"
 ARCHIVED = "archived"  # recorded in the history; not a pointer
-STAGES = (PRODUCTION, CANDIDATE, CANARY)
+STAGES = (PRODUCTION, CANDIDATE, CANARY, SHADOW)
 
 
 @dataclass(frozen=True, slots=True)

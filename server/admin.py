@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from common.errors import InvalidArgument
+from common.errors import FailedPrecondition, InvalidArgument
 from feedback import registry
-from feedback.registry import CANARY, PRODUCTION, ModelVersion, StageEvent, StagePointer
+from feedback.registry import CANARY, PRODUCTION, SHADOW, ModelVersion, StageEvent, StagePointer
+from feedback.shadow import ShadowReport, shadow_report
 from feedback.store import Store
 
 
@@ -48,8 +49,9 @@ class StageChange:
 
 
 class ModelAdmin:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, objective: str = "conversion") -> None:
         self._store = store
+        self._objective = objective
 
     def _view(self, version: ModelVersion, pointers: dict[str, StagePointer]) -> VersionView:
         on = sorted(s for s, p in pointers.items() if p.version == version.version)
@@ -108,6 +110,31 @@ class ModelAdmin:
             traffic_percent=percent,
         )
         return StageChange(CANARY, before, version, percent)
+
+    def set_shadow(self, version: int, *, actor: str, reason: str = "") -> StageChange:
+        if version == 0:
+            before = registry.clear_stage(
+                self._store, SHADOW, actor=actor, reason=reason or "end shadow"
+            )
+            return StageChange(SHADOW, before, None, 0.0)
+        before = registry.stage_version(self._store, SHADOW)
+        registry.set_stage(self._store, SHADOW, version, actor=actor, reason=reason or "shadow")
+        return StageChange(SHADOW, before, version)
+
+    def shadow_report(self, version: int = 0, target: str = "") -> ShadowReport:
+        if version == 0:
+            current = registry.stage_version(self._store, SHADOW)
+            if current is None:
+                raise FailedPrecondition("no shadow version is set; name one")
+            version = current
+        shadow = registry.get_version(self._store, version)
+        target = target or (
+            self._objective if self._objective in shadow.targets else shadow.targets[0]
+        )
+        if target not in shadow.targets:
+            raise InvalidArgument(f"target must be one of {shadow.targets}, got {target!r}")
+        label = shadow.feature_schema.get("outcome_types", {}).get(target, target)
+        return shadow_report(self._store, version, target, label)
 
     def archive(self, version: int, *, actor: str, reason: str = "") -> StageChange:
         registry.archive(self._store, version, actor=actor, reason=reason)

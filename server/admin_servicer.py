@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import grpc
@@ -114,6 +115,21 @@ class ModelAdminServicer(admin_pb2_grpc.ModelAdminServiceServicer):
             request.version, request.percent, actor=actor(context), reason=request.reason
         )
         return stage_change(change)
+
+    @grpc_errors
+    def SetShadow(
+        self, request: admin_pb2.SetShadowRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.StageChange:
+        return stage_change(
+            self._admin.set_shadow(request.version, actor=actor(context), reason=request.reason)
+        )
+
+    @grpc_errors
+    def ShadowReport(
+        self, request: admin_pb2.ShadowReportRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ShadowReportResponse:
+        report = self._admin.shadow_report(request.version, request.target)
+        return admin_pb2.ShadowReportResponse(**dataclasses.asdict(report))
 
     @grpc_errors
     def Archive(

@@ -35,6 +35,7 @@ from server.registry_client import ModelManager
 from server.retraining import RetrainRunner
 from server.scoring import Scorer
 from server.servicers import FeedbackServicer, ScoringServicer
+from server.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class RunningServer:
     store: Store
     models: ModelManager
     decisions: DecisionLog
+    shadow: ShadowScorer
     retrain: RetrainRunner
     health: health.HealthServicer
     metrics: ServerMetrics
@@ -64,6 +66,7 @@ class RunningServer:
             self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace_s).wait()
         self.models.stop()
+        self.shadow.close()
         self.decisions.close()
         self.retrain.join(timeout_s=60)
         self.metrics.close()
@@ -121,6 +124,7 @@ def start(settings: Settings) -> RunningServer:
         max_queue=settings.decision_queue_size,
     )
     metrics.decision_queue.set_function(lambda: decisions.pending)
+    shadow = ShadowScorer(store)
     retrain = RetrainRunner(store, settings, models)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -137,13 +141,13 @@ def start(settings: Settings) -> RunningServer:
         interceptors=interceptors,
     )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(
-        ScoringServicer(Scorer(models, store, decisions, settings, metrics)), server
+        ScoringServicer(Scorer(models, store, decisions, settings, metrics, shadow)), server
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
         FeedbackServicer(store, retrain, settings.max_outcomes), server
     )
     admin_pb2_grpc.add_ModelAdminServiceServicer_to_server(
-        ModelAdminServicer(ModelAdmin(store)), server
+        ModelAdminServicer(ModelAdmin(store, settings.objective)), server
     )
     open_inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(models, store), server
@@ -168,6 +172,7 @@ def start(settings: Settings) -> RunningServer:
             port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:  # grpcio's way of saying the bind failed
         decisions.close()
+        shadow.close()
         models.stop()
         raise FailedPrecondition(f"cannot listen on {address}: is the port in use?") from exc
     server.start()
@@ -184,7 +189,16 @@ def start(settings: Settings) -> RunningServer:
     if models.current is None:
         log.warning("no production model in this store yet: Score answers FAILED_PRECONDITION")
     return RunningServer(
-        server, port, store, models, decisions, retrain, health_servicer, metrics, metrics_port
+        server,
+        port,
+        store,
+        models,
+        decisions,
+        shadow,
+        retrain,
+        health_servicer,
+        metrics,
+        metrics_port,
     )
 
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from common.errors import CampaignLiftError, FailedPrecondition, NotFound
-from feedback.registry import CANARY, PRODUCTION, StagePointer, get_version, stages
+from feedback.registry import CANARY, PRODUCTION, SHADOW, StagePointer, get_version, stages
 from feedback.store import Store
 from server.assignment import bucket
 from server.metrics import ServerMetrics
@@ -42,6 +42,7 @@ class ModelManager:
         self._on_change = on_change
         self._current: LoadedModel | None = None
         self._canary: tuple[LoadedModel, float] | None = None
+        self._shadow: LoadedModel | None = None
         self._refused: dict[str, int] = {}
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
@@ -59,6 +60,11 @@ class ModelManager:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+    @property
+    def shadow(self) -> LoadedModel | None:
+        """The shadow version, scored off the hot path and never returned, if any."""
+        return self._shadow
 
     @property
     def current(self) -> LoadedModel | None:
@@ -105,6 +111,7 @@ class ModelManager:
         pointers = stages(self._store)
         swapped = self._follow_production(pointers.get(PRODUCTION))
         self._follow_canary(pointers.get(CANARY))
+        self._follow_shadow(pointers.get(SHADOW))
         return swapped
 
     def _load(self, stage: str, pointer: StagePointer) -> LoadedModel | None:
@@ -163,6 +170,17 @@ class ModelManager:
             log.info(
                 "canary: version %s takes %.1f%% of units", model.version, pointer.traffic_percent
             )
+
+    def _follow_shadow(self, pointer: StagePointer | None) -> None:
+        shadow = self._shadow
+        if pointer is None:
+            if shadow is not None:
+                log.info("shadow of version %s ended", shadow.version)
+            self._shadow = None
+        elif shadow is None or shadow.version != str(pointer.version):
+            self._shadow = self._load(SHADOW, pointer)
+            if self._shadow is not None:
+                log.info("shadow: version %s scores production's traffic", self._shadow.version)
 
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_interval_s):

@@ -23,6 +23,7 @@ from server.metrics import ServerMetrics
 from server.model import LoadedModel
 from server.policy import Policy, build_policy, sample
 from server.registry_client import ModelManager
+from server.shadow import ShadowJob, ShadowScorer
 
 EXPERIMENT_CACHE_S = 2.0
 
@@ -85,8 +86,10 @@ class Scorer:
         decisions: DecisionLog,
         settings: Settings,
         metrics: ServerMetrics | None = None,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         self._metrics = metrics
+        self._shadow = shadow
         self._models = models
         self._decisions = decisions
         self._experiments = Experiments(store)
@@ -147,7 +150,32 @@ class Scorer:
             if self._metrics is not None:
                 self._metrics.decisions.labels(out[-1][0].policy, model.version).inc()
             start = stop
+        self._shadow_score(model, [item for item, _ in group], feeds, out)
         return out
+
+    def _shadow_score(
+        self,
+        model: LoadedModel,
+        items: list[ScoreItem],
+        feeds: dict[str, np.ndarray],
+        out: list[tuple[ScoreResult, DecisionRecord]],
+    ) -> None:
+        """Hands production's batch to the shadow version, if one is set (never waits)."""
+        shadow = self._models.shadow
+        current = self._models.current
+        if self._shadow is None or shadow is None or current is None:
+            return
+        if model is not current or shadow.version == model.version:
+            return
+        self._shadow.submit(
+            ShadowJob(
+                shadow=shadow,
+                production_version=model.version,
+                feeds=feeds,
+                decision_ids=[result.decision_id for result, _ in out],
+                sizes=[len(item.candidates) for item in items],
+            )
+        )
 
     def _decide(
         self,

@@ -252,3 +252,61 @@ def test_two_servers_on_one_store_follow_a_promotion(
     # Measured here: about one poll interval (0.49-0.51 s at 0.5 s). The loop above only bounds
     # it generously (liveness); speed is the benchmark's business, not a test's.
     print(f"promote -> first response by the new version: {[round(w, 3) for w in waits]} s")
+
+
+def _wait(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_shadow_scores_off_the_hot_path_and_reports_agreement(
+    running: RunningServer,
+    three_versions,
+    world,
+    sqlite_store: Store,
+    tmp_path: Path,
+    trained_logreg,
+) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from tests.e2e.helpers import outcomes_for
+
+    v1, _, v3 = three_versions
+    twin = register(sqlite_store, trained_logreg, tmp_path / "artifacts", source="test").version
+    rng = np.random.default_rng(0)
+    with admin(running) as client, CampaignLiftClient(f"127.0.0.1:{running.port}") as scoring:
+        client.set_shadow(v3, "compare hgb")
+        _wait(
+            lambda: running.models.shadow is not None and running.models.shadow.version == str(v3)
+        )
+        users = np.arange(120)
+        results = scoring.score_batch([user_request(world, int(u)) for u in users])
+        assert {r.decision.model_version for r in results} == {str(v1)}  # never the shadow's
+        labelled_sent = [r for r in results if r.decision.campaign_id is not None]
+        scoring.log_outcomes(outcomes_for(world, users, results, rng))
+        assert running.decisions.flush()
+        _wait(lambda: running.shadow.scored >= 120)
+        report = client.shadow_report()
+        assert (report["shadow_version"], report["production_version"]) == (str(v3), str(v1))
+        assert report["target"] == "conversion" and report["decisions"] == "120"
+        assert 0.0 <= report["greedy_agreement"] <= 1.0
+        assert report["mean_abs_probability_diff"] > 0.0
+        assert int(report["labelled"]) == len(labelled_sent)
+        assert 0.0 < report["shadow_mean_prediction"] < 1.0
+
+        # A shadow identical to production agrees everywhere.
+        client.set_shadow(twin)
+        _wait(
+            lambda: running.models.shadow is not None and running.models.shadow.version == str(twin)
+        )
+        scoring.score_batch([user_request(world, int(u)) for u in users[:50]])
+        _wait(lambda: running.shadow.scored >= 170)
+        same = client.shadow_report(twin)
+        assert same["greedy_agreement"] == 1.0 and same["mean_abs_probability_diff"] == 0.0
+        assert client.set_shadow(0)["to_version"] == "0"
+        _wait(lambda: running.models.shadow is None)
+        with pytest.raises(grpc.RpcError) as err:
+            client.shadow_report()
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

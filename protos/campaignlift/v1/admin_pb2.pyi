@@ -174,3 +174,43 @@ class ListStageEventsResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[StageEvent]
     def __init__(self, events: _Optional[_Iterable[_Union[StageEvent, _Mapping]]] = ...) -> None: ...
+
+class SetShadowRequest(_message.Message):
+    __slots__ = ("version", "reason")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    reason: str
+    def __init__(self, version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ShadowReportRequest(_message.Message):
+    __slots__ = ("version", "target")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    target: str
+    def __init__(self, version: _Optional[int] = ..., target: _Optional[str] = ...) -> None: ...
+
+class ShadowReportResponse(_message.Message):
+    __slots__ = ("shadow_version", "production_version", "target", "decisions", "mean_abs_probability_diff", "greedy_agreement", "labelled", "shadow_mean_prediction", "production_mean_prediction", "observed_rate")
+    SHADOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ABS_PROBABILITY_DIFF_FIELD_NUMBER: _ClassVar[int]
+    GREEDY_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_MEAN_PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTION_MEAN_PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_RATE_FIELD_NUMBER: _ClassVar[int]
+    shadow_version: int
+    production_version: int
+    target: str
+    decisions: int
+    mean_abs_probability_diff: float
+    greedy_agreement: float
+    labelled: int
+    shadow_mean_prediction: float
+    production_mean_prediction: float
+    observed_rate: float
+    def __init__(self, shadow_version: _Optional[int] = ..., production_version: _Optional[int] = ..., target: _Optional[str] = ..., decisions: _Optional[int] = ..., mean_abs_probability_diff: _Optional[float] = ..., greedy_agreement: _Optional[float] = ..., labelled: _Optional[int] = ..., shadow_mean_prediction: _Optional[float] = ..., production_mean_prediction: _Optional[float] = ..., observed_rate: _Optional[float] = ...) -> None: ...

@@ -67,6 +67,16 @@ class ModelAdminServiceStub(object):
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.SetCanaryRequest.SerializeToString,
                 response_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.StageChange.FromString,
                 _registered_method=True)
+        self.SetShadow = channel.unary_unary(
+                '/campaignlift.v1.ModelAdminService/SetShadow',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.SetShadowRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.StageChange.FromString,
+                _registered_method=True)
+        self.ShadowReport = channel.unary_unary(
+                '/campaignlift.v1.ModelAdminService/ShadowReport',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ShadowReportRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ShadowReportResponse.FromString,
+                _registered_method=True)
         self.Archive = channel.unary_unary(
                 '/campaignlift.v1.ModelAdminService/Archive',
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ArchiveRequest.SerializeToString,
@@ -125,6 +135,21 @@ class ModelAdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetShadow(self, request, context):
+        """Scores production's traffic with a version off the hot path, logging (never returning) its
+        predictions; version 0 ends it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShadowReport(self, request, context):
+        """How the shadow version's predictions compare with production's on the same decisions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Archive(self, request, context):
         """Retires a version that no stage points at.
         """
@@ -170,6 +195,16 @@ def add_ModelAdminServiceServicer_to_server(servicer, server):
                     servicer.SetCanary,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.SetCanaryRequest.FromString,
                     response_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.StageChange.SerializeToString,
+            ),
+            'SetShadow': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetShadow,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.SetShadowRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.StageChange.SerializeToString,
+            ),
+            'ShadowReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShadowReport,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ShadowReportRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ShadowReportResponse.SerializeToString,
             ),
             'Archive': grpc.unary_unary_rpc_method_handler(
                     servicer.Archive,
@@ -347,6 +382,60 @@ class ModelAdminService(object):
             '/campaignlift.v1.ModelAdminService/SetCanary',
             protos_dot_campaignlift_dot_v1_dot_admin__pb2.SetCanaryRequest.SerializeToString,
             protos_dot_campaignlift_dot_v1_dot_admin__pb2.StageChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetShadow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ModelAdminService/SetShadow',
+            protos_dot_campaignlift_dot_v1_dot_admin__pb2.SetShadowRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_admin__pb2.StageChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShadowReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ModelAdminService/ShadowReport',
+            protos_dot_campaignlift_dot_v1_dot_admin__pb2.ShadowReportRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_admin__pb2.ShadowReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,99 @@
+"""Shadow predictions: stored in batches, and compared with production's on the same decisions.
+
+The report answers "would the shadow version have decided the same, and is it better
+calibrated?" from traffic production actually served, before any user sees the shadow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from common.errors import FailedPrecondition
+from feedback.models import DecisionRow, ShadowPredictionRow
+from feedback.store import Store
+from feedback.training_data import labelled_decisions
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRecord:
+    decision_id: str
+    shadow_version: int
+    production_version: int
+    predictions: dict[str, dict[str, list[float]]]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowReport:
+    shadow_version: int
+    production_version: int
+    target: str
+    decisions: int
+    # Mean |shadow - production| of the target's probability over every scored candidate.
+    mean_abs_probability_diff: float
+    # Share of decisions where both versions' best action (by uplift; "none" is worth 0) agree.
+    greedy_agreement: float
+    # Over labelled decisions that sent a campaign: mean predicted probability of the chosen
+    # campaign by each version, and the observed rate (calibration in the large).
+    labelled: int
+    shadow_mean_prediction: float
+    production_mean_prediction: float
+    observed_rate: float
+
+
+def write_shadow_predictions(store: Store, records: Sequence[ShadowRecord]) -> None:
+    with store.transaction() as session:
+        session.execute(insert(ShadowPredictionRow), [asdict(r) for r in records])
+
+
+def _greedy(uplift: list[float]) -> int:
+    return int(np.argmax(np.append(np.asarray(uplift, dtype=float), 0.0)))
+
+
+def shadow_report(store: Store, shadow_version: int, target: str, label: str) -> ShadowReport:
+    """Compares on `target`; `label` is the outcome type (click, conversion) that labels it."""
+    stmt = (
+        select(ShadowPredictionRow, DecisionRow.candidates, DecisionRow.campaign_id)
+        .join(DecisionRow, DecisionRow.decision_id == ShadowPredictionRow.decision_id)
+        .where(ShadowPredictionRow.shadow_version == shadow_version)
+    )
+    with store.transaction() as session:
+        rows = session.execute(stmt).all()
+    if not rows:
+        raise FailedPrecondition(f"no shadow predictions of version {shadow_version} yet")
+    diffs: list[float] = []
+    agree: list[bool] = []
+    chosen: dict[str, tuple[float, float]] = {}
+    production_version = rows[0][0].production_version
+    for shadow, candidates, campaign_id in rows:
+        prod_p = [c["probability"][target] for c in candidates]
+        prod_u = [c["uplift"][target] for c in candidates]
+        shadow_p = shadow.predictions[target]["probability"]
+        diffs.extend(abs(a - b) for a, b in zip(shadow_p, prod_p, strict=True))
+        agree.append(_greedy(shadow.predictions[target]["uplift"]) == _greedy(prod_u))
+        if campaign_id is not None:
+            j = next(i for i, c in enumerate(candidates) if c["campaign_id"] == campaign_id)
+            chosen[shadow.decision_id] = (shadow_p[j], prod_p[j])
+    labels = labelled_decisions(store)
+    labels = labels[labels["decision_id"].isin(chosen.keys())] if not labels.empty else labels
+    observed = labels[label].to_numpy(float) if not labels.empty else np.array([])
+    picked = [chosen[d] for d in labels["decision_id"]] if not labels.empty else []
+    return ShadowReport(
+        shadow_version=shadow_version,
+        production_version=production_version,
+        target=target,
+        decisions=len(rows),
+        mean_abs_probability_diff=float(np.mean(diffs)),
+        greedy_agreement=float(np.mean(agree)),
+        labelled=len(picked),
+        shadow_mean_prediction=float(np.mean([s for s, _ in picked])) if picked else float("nan"),
+        production_mean_prediction=float(np.mean([p for _, p in picked]))
+        if picked
+        else float("nan"),
+        observed_rate=float(observed.mean()) if len(observed) else float("nan"),
+    )
