@@ -139,8 +139,14 @@ class CampaignLiftClient:
         timeout_s: float = 10.0,
         max_message_bytes: int = 64 * 1024 * 1024,
         credentials: grpc.ChannelCredentials | None = None,
+        token: str = "",
+        feedback_token: str | None = None,
     ) -> None:
         self.timeout_s = timeout_s
+        # Sent only when set: servers that require a scoring or feedback token check it.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        feedback = token if feedback_token is None else feedback_token
+        self._feedback_metadata = (("authorization", f"Bearer {feedback}"),) if feedback else ()
         self._channel = open_channel(
             target,
             credentials,
@@ -165,11 +171,13 @@ class CampaignLiftClient:
         grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
 
     def score(self, request: UserRequest) -> ScoreResult:
-        return _result(self._scoring.Score(_request(request), timeout=self.timeout_s))
+        return _result(
+            self._scoring.Score(_request(request), timeout=self.timeout_s, metadata=self._metadata)
+        )
 
     def score_batch(self, requests: Iterable[UserRequest]) -> list[ScoreResult]:
         msg = scoring_pb2.ScoreBatchRequest(requests=[_request(r) for r in requests])
-        reply = self._scoring.ScoreBatch(msg, timeout=self.timeout_s)
+        reply = self._scoring.ScoreBatch(msg, timeout=self.timeout_s, metadata=self._metadata)
         return [_result(r) for r in reply.responses]
 
     def log_outcomes(self, events: Iterable[OutcomeEvent]) -> tuple[int, int]:
@@ -192,7 +200,9 @@ class CampaignLiftClient:
                 )
             )
         reply = self._feedback.LogOutcomes(
-            feedback_pb2.LogOutcomesRequest(outcomes=outcomes), timeout=self.timeout_s
+            feedback_pb2.LogOutcomesRequest(outcomes=outcomes),
+            timeout=self.timeout_s,
+            metadata=self._feedback_metadata,
         )
         return reply.accepted, reply.duplicates
 

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="Bearer token for ModelAdminService calls; empty disables the admin API.",
     )
+    scoring_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token ScoringService and the inference protocol require; empty: open.",
+    )
+    feedback_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token FeedbackService requires; empty: open."
+    )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
     max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")

@@ -74,6 +74,19 @@ class RunningServer:
         log.info("stopped: %d decisions written", self.decisions.written)
 
 
+def service_tokens(settings: Settings) -> dict[str, str]:
+    """Which services need which bearer token. Admin is always guarded (no token: disabled);
+    scoring, inference and feedback only when a token is configured for them."""
+    tokens = {ADMIN: settings.admin_token.get_secret_value()}
+    scoring = settings.scoring_token.get_secret_value()
+    if scoring:
+        tokens[SCORING] = tokens[INFERENCE] = scoring
+    feedback = settings.feedback_token.get_secret_value()
+    if feedback:
+        tokens[FEEDBACK] = feedback
+    return tokens
+
+
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """TLS when a certificate and key are configured; mutual TLS when a client CA is too."""
     if settings.tls_cert_file is None and settings.tls_key_file is None:
@@ -133,7 +146,7 @@ def start(settings: Settings) -> RunningServer:
     ]
     interceptors = [
         MetricsInterceptor(metrics),
-        BearerTokenInterceptor({ADMIN: settings.admin_token.get_secret_value()}),
+        BearerTokenInterceptor(service_tokens(settings)),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),

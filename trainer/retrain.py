@@ -101,6 +101,10 @@ def retrain(
     cand_loss = trained.metrics[target]["log_loss"]
     prod_loss = prod_metrics[target]["log_loss"]
     promote = cand_loss <= prod_loss + config.promotion_tolerance
+    trained.extra_lineage["data_window"] = [
+        data["decided_at"].min().isoformat(),
+        data["decided_at"].max().isoformat(),
+    ]
     trained.extra_lineage["gate"] = {
         "objective": target,
         "candidate": trained.metrics,

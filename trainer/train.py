@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,28 @@ def write_artifact(onnx_bytes: bytes, artifact_dir: Path) -> Path:
     return path
 
 
+def code_version() -> str:
+    """The package version, and the git commit when the code runs from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = f"campaign-lift {version('campaign-lift')}"
+    except PackageNotFoundError:
+        text = "campaign-lift (not installed)"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return f"{text} ({commit})" if commit else text
+
+
 def register(
     store: Store,
     trained: TrainedModel,
@@ -188,6 +211,7 @@ def register(
     lineage = {
         "source": source,
         "data": data,
+        "code_version": code_version(),
         "rows_train": len(trained.training),
         "rows_holdout": len(trained.holdout),
         "cleaning": trained.cleaning.as_dict(),

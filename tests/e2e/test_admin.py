@@ -218,39 +218,44 @@ def test_corrupt_artifact_is_refused_and_production_keeps_serving(
     assert versions == {str(v1)}
 
 
-def test_two_servers_on_one_store_follow_a_promotion(
+def test_two_server_processes_on_one_store_follow_a_promotion(
     store: Store, tmp_path: Path, trained_logreg, history, sim_spec, world
 ) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from tests.e2e.test_restart import _free_port, server_process
+
     first = promote_new(store, trained_logreg, tmp_path / "artifacts")
     second = register(
         store, train(history, sim_spec, family="tree"), tmp_path / "artifacts", source="test"
     )
     interval = 0.5
-    servers = [
-        start(server_settings(store, tmp_path, admin_token=TOKEN, model_poll_interval_s=interval))
-        for _ in range(2)
-    ]
+    os.environ["CAMPAIGN_LIFT_MODEL_POLL_INTERVAL_S"] = str(interval)
+    os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"] = TOKEN
+    ports = [_free_port(), _free_port()]
     try:
-        clients = [CampaignLiftClient(f"127.0.0.1:{s.port}") for s in servers]
-        assert {c.score(user_request(world, 0)).decision.model_version for c in clients} == {
-            str(first.version)
-        }
-        with admin(servers[0]) as client:
-            promoted_at = time.monotonic()
-            client.promote(second.version)
-        waits = []
-        for c in clients:
-            while c.score(user_request(world, 1)).decision.model_version != str(second.version):
-                assert time.monotonic() - promoted_at < 10 * interval
-                time.sleep(0.01)
-            waits.append(time.monotonic() - promoted_at)
-        for c in clients:
-            c.close()
+        with server_process(store, tmp_path, ports[0]), server_process(store, tmp_path, ports[1]):
+            clients = [CampaignLiftClient(f"127.0.0.1:{p}") for p in ports]
+            assert {c.score(user_request(world, 0)).decision.model_version for c in clients} == {
+                str(first.version)
+            }
+            with AdminClient(f"127.0.0.1:{ports[0]}", TOKEN, actor="alice@test") as client:
+                promoted_at = time.monotonic()
+                client.promote(second.version)
+            waits = []
+            for c in clients:
+                while c.score(user_request(world, 1)).decision.model_version != str(second.version):
+                    assert time.monotonic() - promoted_at < 20 * interval
+                    time.sleep(0.01)
+                waits.append(time.monotonic() - promoted_at)
+                c.close()
     finally:
-        for s in servers:
-            s.stop()
-    # Measured here: about one poll interval (0.49-0.51 s at 0.5 s). The loop above only bounds
-    # it generously (liveness); speed is the benchmark's business, not a test's.
+        del (
+            os.environ["CAMPAIGN_LIFT_MODEL_POLL_INTERVAL_S"],
+            os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"],
+        )
+    # Measured here: about one poll interval (0.5 s). The loop above only bounds it generously
+    # (liveness); speed is the benchmark's business, not a test's.
     print(f"promote -> first response by the new version: {[round(w, 3) for w in waits]} s")
 
 
@@ -310,3 +315,31 @@ def test_shadow_scores_off_the_hot_path_and_reports_agreement(
         with pytest.raises(grpc.RpcError) as err:
             client.shadow_report()
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_scoring_and_feedback_tokens_when_configured(
+    sqlite_store: Store, tmp_path: Path, three_versions, world
+) -> None:  # type: ignore[no-untyped-def]
+    from clients.client import OutcomeEvent
+
+    server = start(server_settings(sqlite_store, tmp_path, scoring_token="s", feedback_token="f"))
+    target = f"127.0.0.1:{server.port}"
+    event = [OutcomeEvent("e-1", "d-1", "click")]
+    try:
+        with CampaignLiftClient(target) as anonymous:
+            for call in (
+                lambda: anonymous.score(user_request(world, 0)),
+                lambda: anonymous.log_outcomes(event),
+            ):
+                with pytest.raises(grpc.RpcError) as err:
+                    call()
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with CampaignLiftClient(target, token="s") as scorer:
+            assert scorer.score(user_request(world, 0)).decision.decision_id
+            with pytest.raises(grpc.RpcError) as err:
+                scorer.log_outcomes(event)  # the scoring token is not the feedback token
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with CampaignLiftClient(target, token="s", feedback_token="f") as both:
+            assert both.log_outcomes(event) == (1, 0)
+    finally:
+        server.stop()

@@ -74,6 +74,9 @@ def test_gate_promotes_only_when_not_worse(
     version = get_version(store, result.version)
     assert version.parent_version == first.version
     assert version.lineage["source"] == "store"
+    assert version.lineage["code_version"].startswith("campaign-lift ")
+    start, end = version.lineage["data_window"]
+    assert start <= end and start.startswith(str(first.created_at.year))
     gate = version.lineage["gate"]
     assert gate["production_version"] == first.version
     assert gate["holdout_rows"] == 750  # a quarter of the rows, all newer than production
