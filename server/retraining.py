@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from threadpoolctl import threadpool_limits
+
 from common.settings import Settings
 from feedback.store import Store
 from feedback.trigger import claim_retrain
@@ -43,7 +45,10 @@ class RetrainRunner:
             job = claim_retrain(self._store, min_new_outcomes=self._min_new)
             if job is None:
                 return
-            result = run_job(self._store, job, self._config)
+            # One native thread: OpenMP workers spinning beside the serving threads would
+            # oversubscribe the cores (a 2-second retrain took 45 s under load).
+            with threadpool_limits(limits=1):
+                result = run_job(self._store, job, self._config)
             if result is not None and result.promoted:
                 self._models.refresh()
         except Exception:
