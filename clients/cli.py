@@ -150,9 +150,11 @@ def score(
     target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
 ) -> None:
     """Score candidate campaigns for one user and print the decision."""
+    import os
+
     import grpc
 
-    from clients.client import CampaignLiftClient, UserRequest
+    from clients.client import CampaignLiftClient, UserRequest, credentials_from_env
 
     request = UserRequest(
         unit_id=unit_id,
@@ -160,7 +162,8 @@ def score(
         candidates=list(_json_object(candidates, "--candidates").items()),
         experiment=experiment,
     )
-    with CampaignLiftClient(target) as client:
+    token = os.environ.get("CAMPAIGN_LIFT_SCORING_TOKEN", "")
+    with CampaignLiftClient(target, credentials=credentials_from_env(), token=token) as client:
         try:
             result = client.score(request)
         except grpc.RpcError as exc:

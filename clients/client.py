@@ -119,6 +119,21 @@ def tls_credentials(
     return grpc.ssl_channel_credentials(Path(ca_file).read_bytes(), key, cert)
 
 
+def credentials_from_env() -> grpc.ChannelCredentials | None:
+    """TLS for command-line clients: CAMPAIGN_LIFT_TLS_CA_FILE (and, for mutual TLS,
+    CAMPAIGN_LIFT_TLS_CLIENT_CERT_FILE and CAMPAIGN_LIFT_TLS_CLIENT_KEY_FILE); None: plaintext."""
+    import os
+
+    ca = os.environ.get("CAMPAIGN_LIFT_TLS_CA_FILE")
+    if not ca:
+        return None
+    return tls_credentials(
+        ca,
+        os.environ.get("CAMPAIGN_LIFT_TLS_CLIENT_CERT_FILE") or None,
+        os.environ.get("CAMPAIGN_LIFT_TLS_CLIENT_KEY_FILE") or None,
+    )
+
+
 def open_channel(
     target: str,
     credentials: grpc.ChannelCredentials | None = None,

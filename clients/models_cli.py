@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clients.admin import AdminClient
+from clients.client import credentials_from_env
 
 app = typer.Typer(
     help="Model versions: list, show, diff, promote, rollback, canary, archive, history."
@@ -29,7 +30,7 @@ def _client(target: str) -> AdminClient:
     if not token:
         console.print("[red]error:[/red] set CAMPAIGN_LIFT_ADMIN_TOKEN to the server's admin token")
         raise typer.Exit(2)
-    return AdminClient(target, token)
+    return AdminClient(target, token, credentials=credentials_from_env())
 
 
 def _run(target: str, call: Callable[[AdminClient], Any]) -> Any:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -122,6 +124,28 @@ def stage_version(store: Store, stage: str) -> int | None:
         return None if row is None else row.version
 
 
+def archived_versions(store: Store) -> set[int]:
+    with store.transaction() as session:
+        stmt = select(ModelVersionRow.version).where(ModelVersionRow.archived_at.is_not(None))
+        return set(session.scalars(stmt))
+
+
+def verify_artifact(version: ModelVersion) -> None:
+    """The artifact exists and still has its registered checksum (before a pointer moves)."""
+    try:
+        digest = hashlib.sha256(Path(version.artifact_path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"model_version {version.version}: artifact {version.artifact_path} is unreadable: "
+            f"{exc.strerror}"
+        ) from exc
+    if digest != version.sha256:
+        raise FailedPrecondition(
+            f"model_version {version.version}: artifact {version.artifact_path} no longer has its "
+            "registered sha256 (corrupted or replaced): refused"
+        )
+
+
 def stages(store: Store) -> dict[str, StagePointer]:
     """Every set stage pointer, read in one query (what servers poll)."""
     with store.transaction() as session:
@@ -168,13 +192,16 @@ def set_stage(
     if not 0.0 < traffic_percent <= 100.0:
         raise InvalidArgument(f"traffic_percent must be in (0, 100], got {traffic_percent}")
     with store.transaction() as session:
-        target = session.get(ModelVersionRow, version)
+        # Locks the version row too, so a concurrent archive cannot slip in between.
+        target = session.get(ModelVersionRow, version, with_for_update=True)
         if target is None:
             raise NotFound(f"model_version {version!r} is not registered")
         if target.archived_at is not None:
             raise FailedPrecondition(f"model_version {version} is archived; it cannot be {stage}")
         row = session.get(StageRow, stage, with_for_update=True)
         previous = None if row is None else row.version
+        if row is not None and previous == version and row.traffic_percent == traffic_percent:
+            return  # already so: no move, nothing to record (a rollback target stays meaningful)
         if row is None:
             session.add(
                 StageRow(
@@ -212,7 +239,11 @@ def rollback(store: Store, *, actor: str, reason: str = "") -> tuple[int, int]:
             raise FailedPrecondition("no production version to roll back")
         last = session.scalars(
             select(StageEventRow)
-            .where(StageEventRow.stage == PRODUCTION, StageEventRow.to_version == current.version)
+            .where(
+                StageEventRow.stage == PRODUCTION,
+                StageEventRow.to_version == current.version,
+                StageEventRow.from_version != current.version,
+            )
             .order_by(StageEventRow.id.desc())
             .limit(1)
         ).first()
@@ -235,7 +266,7 @@ def rollback(store: Store, *, actor: str, reason: str = "") -> tuple[int, int]:
 def archive(store: Store, version: int, *, actor: str, reason: str = "") -> None:
     """Retires a version no stage points at; it stays readable, but can no longer serve."""
     with store.transaction() as session:
-        row = session.get(ModelVersionRow, version)
+        row = session.get(ModelVersionRow, version, with_for_update=True)
         if row is None:
             raise NotFound(f"model_version {version!r} is not registered")
         pointing = session.scalars(select(StageRow.stage).where(StageRow.version == version)).all()

@@ -32,6 +32,7 @@ class ShadowRecord:
 class ShadowReport:
     shadow_version: int
     production_version: int
+    production_versions: list[int]
     target: str
     decisions: int
     # Mean |shadow - production| of the target's probability over every scored candidate.
@@ -61,6 +62,7 @@ def shadow_report(store: Store, shadow_version: int, target: str, label: str) ->
         select(ShadowPredictionRow, DecisionRow.candidates, DecisionRow.campaign_id)
         .join(DecisionRow, DecisionRow.decision_id == ShadowPredictionRow.decision_id)
         .where(ShadowPredictionRow.shadow_version == shadow_version)
+        .order_by(ShadowPredictionRow.id)
     )
     with store.transaction() as session:
         rows = session.execute(stmt).all()
@@ -69,7 +71,10 @@ def shadow_report(store: Store, shadow_version: int, target: str, label: str) ->
     diffs: list[float] = []
     agree: list[bool] = []
     chosen: dict[str, tuple[float, float]] = {}
-    production_version = rows[0][0].production_version
+    # Each decision is compared with the production version that made it; the report names the
+    # latest and lists them all.
+    production_versions = sorted({row[0].production_version for row in rows})
+    production_version = rows[-1][0].production_version
     for shadow, candidates, campaign_id in rows:
         prod_p = [c["probability"][target] for c in candidates]
         prod_u = [c["uplift"][target] for c in candidates]
@@ -86,6 +91,7 @@ def shadow_report(store: Store, shadow_version: int, target: str, label: str) ->
     return ShadowReport(
         shadow_version=shadow_version,
         production_version=production_version,
+        production_versions=production_versions,
         target=target,
         decisions=len(rows),
         mean_abs_probability_diff=float(np.mean(diffs)),

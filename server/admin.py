@@ -79,7 +79,23 @@ class ModelAdmin:
         ]
         return a, b, deltas
 
+    def _servable(self, version: int, *, same_inputs_as_production: bool) -> None:
+        """Refuses, before any pointer moves, a version servers would refuse to load, and (for
+        canary and shadow, which get production's requests) one that needs other inputs."""
+        target = registry.get_version(self._store, version)
+        registry.verify_artifact(target)
+        prod = registry.stage_version(self._store, PRODUCTION)
+        if same_inputs_as_production and prod is not None:
+            current = registry.get_version(self._store, prod).feature_schema
+            inputs = ("user", "campaign")
+            if any(target.feature_schema[k] != current[k] for k in inputs):
+                raise FailedPrecondition(
+                    f"model_version {version} takes other features than production version "
+                    f"{prod}: it cannot receive production's requests"
+                )
+
     def promote(self, version: int, *, actor: str, reason: str = "") -> StageChange:
+        self._servable(version, same_inputs_as_production=False)
         before = registry.stage_version(self._store, PRODUCTION)
         registry.set_stage(
             self._store, PRODUCTION, version, actor=actor, reason=reason or "promote"
@@ -100,6 +116,7 @@ class ModelAdmin:
                 self._store, CANARY, actor=actor, reason=reason or "end canary"
             )
             return StageChange(CANARY, before, None, 0.0)
+        self._servable(version, same_inputs_as_production=True)
         before = registry.stage_version(self._store, CANARY)
         registry.set_stage(
             self._store,
@@ -117,6 +134,7 @@ class ModelAdmin:
                 self._store, SHADOW, actor=actor, reason=reason or "end shadow"
             )
             return StageChange(SHADOW, before, None, 0.0)
+        self._servable(version, same_inputs_as_production=True)
         before = registry.stage_version(self._store, SHADOW)
         registry.set_stage(self._store, SHADOW, version, actor=actor, reason=reason or "shadow")
         return StageChange(SHADOW, before, version)

@@ -138,6 +138,8 @@ def start(settings: Settings) -> RunningServer:
     )
     metrics.decision_queue.set_function(lambda: decisions.pending)
     shadow = ShadowScorer(store)
+    metrics.shadow_scored.set_function(lambda: shadow.scored)
+    metrics.shadow_dropped.set_function(lambda: shadow.dropped)
     retrain = RetrainRunner(store, settings, models)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -163,7 +165,7 @@ def start(settings: Settings) -> RunningServer:
         ModelAdminServicer(ModelAdmin(store, settings.objective)), server
     )
     open_inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(models, store), server
+        InferenceServicer(models, store, metrics), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -5,6 +5,7 @@ decision: standard clients get the model's predictions; decisions stay on Scorin
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from protos.inference import open_inference_pb2 as pb
 from protos.inference import open_inference_pb2_grpc as pb_grpc
 from server.errors import grpc_errors
 from server.features import FLOAT32_MAX
+from server.metrics import ServerMetrics
 from server.model import OUTPUT_SUFFIXES, LoadedModel
 from server.registry_client import ModelManager
 
@@ -80,9 +82,12 @@ def _tensor(msg: Any, raw: bytes | None, kind: str, where: str) -> np.ndarray:
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, models: ModelManager, store: Store) -> None:
+    def __init__(
+        self, models: ModelManager, store: Store, metrics: ServerMetrics | None = None
+    ) -> None:
         self._models = models
         self._store = store
+        self._metrics = metrics
 
     def _model(self, name: str, version: str) -> LoadedModel:
         if name != MODEL_NAME:
@@ -172,7 +177,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         unknown = [n for n in names if n not in available]
         if unknown:
             raise InvalidArgument(f"outputs {unknown} do not exist; outputs: {available}")
+        began = time.perf_counter()
         values = model.run(names, feeds)
+        if self._metrics is not None:
+            self._metrics.model_seconds.labels(model.version).observe(time.perf_counter() - began)
+            self._metrics.pairs.labels(model.version).inc(len(next(iter(feeds.values()))))
         response = pb.ModelInferResponse(
             model_name=MODEL_NAME, model_version=model.version, id=request.id
         )

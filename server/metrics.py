@@ -71,6 +71,14 @@ class ServerMetrics:
             "Decisions waiting to be written to the store.",
             registry=r,
         )
+        self.shadow_scored = Gauge(
+            "campaign_lift_shadow_scored", "Decisions the shadow version re-scored.", registry=r
+        )
+        self.shadow_dropped = Gauge(
+            "campaign_lift_shadow_dropped",
+            "Decisions not shadow-scored: its queue was full.",
+            registry=r,
+        )
         self._http: Any = None
 
     def serve_http(self, host: str, port: int) -> int | None:

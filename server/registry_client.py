@@ -11,12 +11,22 @@ unit id, so a unit stays on the canary while its share only grows.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 
 from common.errors import CampaignLiftError, FailedPrecondition, NotFound
-from feedback.registry import CANARY, PRODUCTION, SHADOW, StagePointer, get_version, stages
+from feedback.registry import (
+    CANARY,
+    PRODUCTION,
+    SHADOW,
+    StagePointer,
+    archived_versions,
+    get_version,
+    stages,
+)
 from feedback.store import Store
 from server.assignment import bucket
 from server.metrics import ServerMetrics
@@ -25,6 +35,7 @@ from server.model import LoadedModel, load_model
 log = logging.getLogger(__name__)
 
 PINNED_CACHE_SIZE = 4
+VERSION_PATTERN = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit a 64-bit id
 
 
 class ModelManager:
@@ -43,9 +54,11 @@ class ModelManager:
         self._current: LoadedModel | None = None
         self._canary: tuple[LoadedModel, float] | None = None
         self._shadow: LoadedModel | None = None
-        self._refused: dict[str, int] = {}
+        # stage -> (version, pointer time) refused: retried when the pointer is set again.
+        self._refused: dict[str, tuple[int, datetime]] = {}
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()  # the poll thread and retrain runner both refresh
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.swaps = 0
@@ -97,9 +110,12 @@ class ModelManager:
             if version in self._pinned:
                 self._pinned.move_to_end(version)
                 return self._pinned[version]
-        if not version.isdigit():
+        if not VERSION_PATTERN.fullmatch(version):
             raise NotFound(f"model_version {version!r} is not registered")
-        model = load_model(get_version(self._store, int(version)))
+        registered = get_version(self._store, int(version))
+        if registered.archived_at is not None:
+            raise NotFound(f"model_version {version} is archived")
+        model = load_model(registered)
         with self._lock:
             self._pinned[version] = model
             while len(self._pinned) > PINNED_CACHE_SIZE:
@@ -108,21 +124,34 @@ class ModelManager:
 
     def refresh(self) -> bool:
         """Follows the production and canary pointers; True when production was swapped."""
-        pointers = stages(self._store)
-        swapped = self._follow_production(pointers.get(PRODUCTION))
-        self._follow_canary(pointers.get(CANARY))
-        self._follow_shadow(pointers.get(SHADOW))
-        return swapped
+        with self._refresh_lock:
+            pointers = stages(self._store)
+            self._evict_archived()
+            swapped = self._follow_production(pointers.get(PRODUCTION))
+            self._follow_canary(pointers.get(CANARY))
+            self._follow_shadow(pointers.get(SHADOW))
+            return swapped
+
+    def _evict_archived(self) -> None:
+        """Pinned requests stop reaching a version within one poll of its archiving."""
+        with self._lock:
+            cached = list(self._pinned)
+        if not cached:
+            return
+        archived = {str(v) for v in archived_versions(self._store)}
+        with self._lock:
+            for version in archived & set(self._pinned):
+                del self._pinned[version]
 
     def _load(self, stage: str, pointer: StagePointer) -> LoadedModel | None:
         """Loads the version a pointer names, or None (logged) when it must be refused."""
-        if self._refused.get(stage) == pointer.version:
+        if self._refused.get(stage) == (pointer.version, pointer.updated_at):
             return None
         try:
             model = load_model(get_version(self._store, pointer.version))
         except CampaignLiftError as exc:
             self.load_failures += 1
-            self._refused[stage] = pointer.version
+            self._refused[stage] = (pointer.version, pointer.updated_at)
             log.error("refused %s version %s: %s", stage, pointer.version, exc.message)
             if self._metrics is not None:
                 self._metrics.model_loads.labels(stage, "refused").inc()
@@ -176,6 +205,8 @@ class ModelManager:
         if pointer is None:
             if shadow is not None:
                 log.info("shadow of version %s ended", shadow.version)
+                if self._metrics is not None:
+                    self._metrics.serving_version.labels(SHADOW).set(0)
             self._shadow = None
         elif shadow is None or shadow.version != str(pointer.version):
             self._shadow = self._load(SHADOW, pointer)

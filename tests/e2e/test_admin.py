@@ -98,6 +98,7 @@ def test_versions_promote_rollback_canary_archive_history(
         assert compared["same_feature_schema"] is True
 
         assert client.promote(v2, "better AUC")["to_version"] == str(v2)
+        client.promote(v2, "again: a no-op, not a move")
         assert client.promote(v3)["from_version"] == str(v2)
         back = client.rollback("v3 misbehaves")
         assert (back["from_version"], back["to_version"]) == (str(v3), str(v2))
@@ -200,22 +201,31 @@ def test_promotions_and_rollbacks_under_load_fail_no_request(
 def test_corrupt_artifact_is_refused_and_production_keeps_serving(
     running: RunningServer, three_versions, world
 ) -> None:  # type: ignore[no-untyped-def]
-    from feedback.registry import get_version
+    from feedback.registry import PRODUCTION, get_version, set_stage
 
     v1, v2, _ = three_versions
     path = Path(get_version(running.store, v2).artifact_path)
-    data = bytearray(path.read_bytes())
+    good = path.read_bytes()
+    data = bytearray(good)
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with admin(running) as client:
-        client.promote(v2, "this artifact was tampered with")
-    deadline = time.monotonic() + 5
-    while running.models.load_failures == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.models.load_failures == 1
+        with pytest.raises(grpc.RpcError) as err:
+            client.promote(v2, "this artifact was tampered with")
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "no longer has its registered sha256" in err.value.details()
+    # A pointer moved behind the admin API's back: servers refuse the load and keep serving.
+    set_stage(running.store, PRODUCTION, v2, actor="test")
+    _wait(lambda: running.models.load_failures == 1)
     with CampaignLiftClient(f"127.0.0.1:{running.port}") as scoring:
         versions = {scoring.score(user_request(world, i)).decision.model_version for i in range(20)}
-    assert versions == {str(v1)}
+        assert versions == {str(v1)}
+        # Repaired and promoted again: the server retries and switches.
+        path.write_bytes(good)
+        with admin(running) as client:
+            client.promote(v1)
+            client.promote(v2)
+        _wait(lambda: scoring.score(user_request(world, 0)).decision.model_version == str(v2))
 
 
 def test_two_server_processes_on_one_store_follow_a_promotion(
@@ -295,6 +305,7 @@ def test_shadow_scores_off_the_hot_path_and_reports_agreement(
         _wait(lambda: running.shadow.scored >= 120)
         report = client.shadow_report()
         assert (report["shadow_version"], report["production_version"]) == (str(v3), str(v1))
+        assert report["production_versions"] == [str(v1)]
         assert report["target"] == "conversion" and report["decisions"] == "120"
         assert 0.0 <= report["greedy_agreement"] <= 1.0
         assert report["mean_abs_probability_diff"] > 0.0
@@ -343,3 +354,53 @@ def test_scoring_and_feedback_tokens_when_configured(
             assert both.log_outcomes(event) == (1, 0)
     finally:
         server.stop()
+
+
+def test_archived_versions_stop_serving_pinned_requests(
+    running: RunningServer, three_versions, world
+) -> None:  # type: ignore[no-untyped-def]
+    _, v2, _ = three_versions
+    with CampaignLiftClient(f"127.0.0.1:{running.port}") as scoring:
+        assert scoring.score(
+            user_request(world, 0, model_version=str(v2))
+        ).decision.model_version == str(v2)
+        with admin(running) as client:
+            client.archive(v2)
+
+        def refused() -> bool:
+            try:
+                scoring.score(user_request(world, 0, model_version=str(v2)))
+            except grpc.RpcError as exc:
+                return exc.code() == grpc.StatusCode.NOT_FOUND and "archived" in (
+                    exc.details() or ""
+                )
+            return False
+
+        _wait(refused)
+
+
+def test_canary_and_shadow_need_production_inputs(
+    running: RunningServer, sqlite_store: Store, tmp_path: Path, history, sim_spec
+) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    narrower = dataclasses.replace(
+        sim_spec, user_features={k: v for k, v in sim_spec.user_features.items() if k != "gender"}
+    )
+    other = register(
+        sqlite_store,
+        train(history, narrower, family="logreg"),
+        tmp_path / "artifacts",
+        source="test",
+    )
+    with admin(running) as client:
+        for call in (
+            lambda: client.set_canary(other.version, 10.0),
+            lambda: client.set_shadow(other.version),
+        ):
+            with pytest.raises(grpc.RpcError) as err:
+                call()
+            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "takes other features than production" in err.value.details()
+        # Promotion is the operator's call: allowed.
+        assert client.promote(other.version)["to_version"] == str(other.version)

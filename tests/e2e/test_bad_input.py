@@ -127,6 +127,14 @@ def _garbage_version(r):  # type: ignore[no-untyped-def]
     r.model_version = "v1; DROP TABLE decisions"
 
 
+def _superscript_version(r):  # type: ignore[no-untyped-def]
+    r.model_version = "\u00b2"
+
+
+def _huge_version(r):  # type: ignore[no-untyped-def]
+    r.model_version = "99999999999999999999"
+
+
 def _unknown_experiment(r):  # type: ignore[no-untyped-def]
     r.experiment = "no-such-experiment"
 
@@ -159,6 +167,12 @@ SCORE_CASES = [
     (_missing_campaign_feature, INVALID, "candidates[4].features['campaign_type'] is missing"),
     (_unknown_version, grpc.StatusCode.NOT_FOUND, "model_version 999 is not registered"),
     (_garbage_version, grpc.StatusCode.NOT_FOUND, "model_version 'v1; DROP TABLE decisions'"),
+    (_superscript_version, grpc.StatusCode.NOT_FOUND, "model_version '\u00b2' is not registered"),
+    (
+        _huge_version,
+        grpc.StatusCode.NOT_FOUND,
+        "model_version '99999999999999999999' is not registered",
+    ),
     (
         _unknown_experiment,
         grpc.StatusCode.NOT_FOUND,
