@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy import Engine, Insert, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,12 +55,17 @@ class Store:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
+        """Brings the store to the newest schema revision (Alembic), from empty or older."""
+        from feedback import schema
+
         with self._guard("create schema"):
-            Base.metadata.create_all(self.engine)
+            schema.upgrade(self.engine)
 
     def drop_schema(self) -> None:
         with self._guard("drop schema"):
             Base.metadata.drop_all(self.engine)
+            with self.engine.begin() as connection:
+                connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
