@@ -1,4 +1,4 @@
-"""A/B statistics against GrowthBook gbstats 0.8's published values (../shared/reference-vectors.md)."""
+"""A/B statistics against GrowthBook gbstats 0.8's published values (shared reference vectors)."""
 
 from __future__ import annotations
 
