@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from clients.experiments_cli import experiments_app, feedback_app
 from clients.models_cli import app as models_app
 from common.errors import CampaignLiftError, InvalidArgument
 from common.settings import Settings
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 console = Console(width=100) if not Console().is_terminal else Console()
 app.add_typer(models_app, name="models")
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(feedback_app, name="feedback")
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -20,14 +20,19 @@ class LogMapping:
     """Which columns of a logged table hold what. `outcomes` maps an outcome type (click,
     conversion, revenue) to the column holding its value; zero means "did not happen"."""
 
-    row_id: str
-    unit_id: str
+    row_id: str | None  # None: rows are numbered (prefixed by the experiment)
+    unit_id: str | None  # None: each row is its own unit
     campaign_id: str  # "" or missing: no campaign
-    propensity: str
+    propensity: str | float  # a column, or the constant of a uniform randomized test
     user_features: Sequence[str]
     campaign_features: Sequence[str]
     outcomes: Mapping[str, str]
     policy: str = "logged"
+    # For a logged A/B test: the experiment's name and the column holding each row's variant.
+    experiment: str = ""
+    variant: str | None = None
+    # The campaign value that means "no campaign" (e.g. Hillstrom's "No E-Mail").
+    no_campaign: str = ""
 
 
 def _plain(value: Any) -> Any:
@@ -44,32 +49,45 @@ def import_logged(
 ) -> tuple[int, int]:
     """Writes one decision per row and an outcome per non-zero outcome column.
     Returns (decisions, outcomes accepted); re-importing the same outcomes counts them once."""
+    frame = frame.copy()
+    if mapping.row_id is None:
+        frame["__row_id"] = [f"{mapping.experiment or 'row'}-{i}" for i in range(len(frame))]
+    row_id = mapping.row_id or "__row_id"
+    unit_id = mapping.unit_id or row_id
+    propensity = mapping.propensity
+    if not isinstance(propensity, str):
+        frame["__propensity"] = float(propensity)
+        propensity = "__propensity"
     needed = [
-        mapping.row_id,
-        mapping.unit_id,
+        row_id,
+        unit_id,
         mapping.campaign_id,
-        mapping.propensity,
+        propensity,
         *mapping.user_features,
         *mapping.campaign_features,
         *mapping.outcomes.values(),
+        *([mapping.variant] if mapping.variant else []),
     ]
+    needed = list(dict.fromkeys(needed))  # a column may serve twice (campaign and variant)
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         raise InvalidArgument(f"logged table lacks columns {absent}")
     decisions, outcomes = [], []
     for row in frame[needed].to_dict("records"):
-        did = str(row[mapping.row_id])
+        did = str(row[row_id])
         campaign = row[mapping.campaign_id]
+        if campaign == mapping.no_campaign:
+            campaign = None
         decisions.append(
             DecisionRecord(
                 decision_id=did,
-                unit_id=str(row[mapping.unit_id]),
-                experiment="",
-                variant="",
+                unit_id=str(row[unit_id]),
+                experiment=mapping.experiment,
+                variant=str(row[mapping.variant]) if mapping.variant else "",
                 policy=mapping.policy,
                 model_version="",
                 campaign_id=str(campaign) if isinstance(campaign, str) and campaign else None,
-                propensity=float(row[mapping.propensity]),
+                propensity=float(row[propensity]),
                 user_features={c: _plain(row[c]) for c in mapping.user_features},
                 candidates=[],
                 chosen_features={c: _plain(row[c]) for c in mapping.campaign_features},

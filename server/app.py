@@ -18,6 +18,8 @@ from feedback.store import Store, open_store
 from protos.campaignlift.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    experiments_pb2,
+    experiments_pb2_grpc,
     feedback_pb2,
     feedback_pb2_grpc,
     scoring_pb2,
@@ -28,6 +30,7 @@ from server.admin import ModelAdmin
 from server.admin_servicer import ModelAdminServicer
 from server.auth import BearerTokenInterceptor
 from server.decision_log import DecisionLog
+from server.experiments_servicer import ExperimentServicer
 from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SCORING = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name
+EXPERIMENTS = experiments_pb2.DESCRIPTOR.services_by_name["ExperimentService"].full_name
 INFERENCE = open_inference_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 FEEDBACK = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
@@ -115,6 +119,7 @@ def start(settings: Settings) -> RunningServer:
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_servicer.set(FEEDBACK, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(ADMIN, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(EXPERIMENTS, health_pb2.HealthCheckResponse.SERVING)
 
     def on_model(model: LoadedModel | None) -> None:
         status = (
@@ -167,6 +172,7 @@ def start(settings: Settings) -> RunningServer:
     open_inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(models, store, metrics), server
     )
+    experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(store), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
@@ -174,6 +180,7 @@ def start(settings: Settings) -> RunningServer:
             FEEDBACK,
             ADMIN,
             INFERENCE,
+            EXPERIMENTS,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

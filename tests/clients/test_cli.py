@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from feedback.store import Store
 from server.app import start
 from tests.conftest import ROOT, promote_new, server_settings
@@ -165,3 +167,53 @@ def test_models_commands_over_the_admin_api(
     assert "production" in table.stdout
     assert json.loads(history.stdout)[-1]["reason"] == "ci"
     assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stdout
+
+
+def test_feedback_import_then_experiments_report(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
+    history = world.history(3_000, seed=8)
+    history["arm"] = history["campaign_id"].replace("", "none")
+    csv = tmp_path / "logged.csv"
+    history.to_csv(csv, index=False)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(
+        'experiment = "sim"\nvariant = "arm"\ncampaign_id = "campaign_id"\nrow_id = "decision_id"\n'
+        'unit_id = "unit_id"\npropensity = "propensity"\ncontrol_variant = "none"\n'
+        'user_features = ["age"]\ncampaign_features = ["campaign_type"]\n'
+        '[outcomes]\nclick = "click"\nconversion = "conversion"\n'
+    )
+    env = {
+        "CAMPAIGN_LIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+    }
+    os.environ.update(env)
+    try:
+        imported = run_cli("feedback", "import", str(csv), "--mapping", str(mapping))
+        again = run_cli("feedback", "import", str(csv), "--mapping", str(mapping))
+        store = Store(env["CAMPAIGN_LIFT_DATABASE_URL"])
+        running = start(server_settings(store, tmp_path))
+        try:
+            shown = run_cli(
+                "experiments", "report", "sim", "--target", f"127.0.0.1:{running.port}", "--json"
+            )
+            table = run_cli("experiments", "report", "sim", "--target", f"127.0.0.1:{running.port}")
+            missing = run_cli(
+                "experiments", "report", "nope", "--target", f"127.0.0.1:{running.port}"
+            )
+        finally:
+            running.stop()
+    finally:
+        for key in env:
+            del os.environ[key]
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "imported 3000 decisions" in imported.stdout and "experiment 'sim'" in imported.stdout
+    assert "0 new outcomes" in again.stdout
+    report = json.loads(shown.stdout)
+    assert report["control"] == "none"
+    # The unit is the user: converted when any of its decisions converted.
+    by_arm = history.groupby(["arm", "unit_id"])["conversion"].max().groupby("arm").mean()
+    for v in report["variants"]:
+        conversion = next(m for m in v["metrics"] if m["metric"] == "conversion")
+        assert conversion["mean"] == pytest.approx(by_arm[v["name"]], abs=1e-12)
+        assert v["units"] == len({u for u in history.loc[history["arm"] == v["name"], "unit_id"]})
+    assert "sample-ratio check" in table.stdout
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stdout

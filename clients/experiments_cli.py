@@ -1,0 +1,127 @@
+"""`campaign-lift experiments report NAME` and `campaign-lift feedback import`."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import grpc
+import typer
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+
+from clients.client import credentials_from_env, open_channel
+from common.errors import CampaignLiftError
+from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
+
+experiments_app = typer.Typer(help="Experiments: the A/B report of what the store recorded.")
+feedback_app = typer.Typer(help="Feedback: import logged decisions and outcomes.")
+console = Console(width=120) if not Console().is_terminal else Console()
+
+
+def _pct(value: Any, signed: bool = True) -> str:
+    """Proto JSON writes NaN and infinities as strings: those print as '-'."""
+    x = float(value)
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:+.2%}" if signed else f"{x:.1%}"
+
+
+def _interval(m: dict[str, Any], kind: str) -> str:
+    return f"[{_pct(m[f'{kind}_ci_low'])}, {_pct(m[f'{kind}_ci_high'])}]"
+
+
+def render(report: dict[str, Any]) -> None:
+    t = Table(title=f"experiment {report['experiment']} (control: {report['control']})")
+    for col in (
+        "variant",
+        "units",
+        "metric",
+        "mean",
+        "relative lift (95% CI)",
+        "p",
+        "chance to beat control",
+    ):
+        t.add_column(col, justify="right")
+    for v in report["variants"]:
+        for i, m in enumerate(v["metrics"]):
+            compared = m["compared"]
+            t.add_row(
+                v["name"] if i == 0 else "",
+                str(v["units"]) if i == 0 else "",
+                m["metric"],
+                f"{float(m['mean']):.4f}",
+                f"{_pct(m['relative'])} {_interval(m, 'relative')}" if compared else "-",
+                f"{float(m['relative_p']):.4f}" if compared else "-",
+                _pct(m["chance_to_beat_control"], signed=False) if compared else "-",
+            )
+    console.print(t)
+    srm = f"sample-ratio check: chi2 {report['srm_chi2']:.3f}, p {report['srm_p']:.4f}"
+    if report["srm_warning"]:
+        console.print(f"[red]SAMPLE RATIO MISMATCH[/red] ({srm}): assignment or logging is broken")
+    else:
+        console.print(f"{srm}: no mismatch")
+    console.print(
+        "p: Welch t-test on the relative lift (unpooled; gbstats conventions); unit = user"
+    )
+
+
+@experiments_app.command()
+def report(
+    name: str,
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Per variant: units, rates, revenue per unit, lift vs control, p-values, SRM."""
+    with open_channel(target, credentials_from_env()) as channel:
+        stub = experiments_pb2_grpc.ExperimentServiceStub(channel)
+        try:
+            reply = stub.GetReport(experiments_pb2.GetReportRequest(experiment=name), timeout=60)
+        except grpc.RpcError as exc:
+            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
+            raise typer.Exit(1) from exc
+    data = MessageToDict(
+        reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    for v in data["variants"]:
+        v["units"], v["decisions"] = int(v["units"]), int(v["decisions"])
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        render(data)
+
+
+@feedback_app.command("import")
+def import_(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet of logged decisions and outcomes.")],
+    mapping: Annotated[
+        Path, typer.Option(help="Mapping spec (TOML), e.g. specs/hillstrom-import.toml.")
+    ],
+) -> None:
+    """Import a logged experiment into the store (idempotent: re-importing adds nothing)."""
+    from common.settings import Settings
+    from feedback.import_spec import import_table, load_mapping
+    from feedback.store import open_store
+    from trainer.data import load_table
+
+    settings = Settings()
+    settings.ensure_dirs()
+    try:
+        log_mapping, control = load_mapping(mapping)
+        store = open_store(settings.database_url)
+        frame = load_table(data)
+        with console.status(f"importing {len(frame)} rows"):
+            decisions, outcomes = import_table(
+                store, frame, log_mapping, control, datetime.now(UTC)
+            )
+    except CampaignLiftError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"imported {decisions} decisions and {outcomes} new outcomes into {store.location}"
+        + (f" as experiment {log_mapping.experiment!r}" if log_mapping.experiment else "")
+    )

@@ -1,0 +1,65 @@
+"""Mapping specs for `campaign-lift feedback import`: a TOML file says which columns of a logged
+table are ids, campaign, variant, propensity, features and outcomes."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from common.errors import InvalidArgument
+from feedback.experiments import Experiment, Variant, save_experiment
+from feedback.importer import LogMapping, import_logged
+from feedback.store import Store
+
+
+def load_mapping(path: str | Path) -> tuple[LogMapping, str | None]:
+    """The mapping and, for an experiment, which variant is control (listed first)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidArgument(f"mapping {path}: {exc}") from exc
+    try:
+        mapping = LogMapping(
+            row_id=data.get("row_id"),
+            unit_id=data.get("unit_id"),
+            campaign_id=data["campaign_id"],
+            propensity=data["propensity"],
+            user_features=list(data.get("user_features", [])),
+            campaign_features=list(data.get("campaign_features", [])),
+            outcomes=dict(data["outcomes"]),
+            policy=data.get("policy", "logged"),
+            experiment=data.get("experiment", ""),
+            variant=data.get("variant"),
+            no_campaign=data.get("no_campaign", ""),
+        )
+    except KeyError as exc:
+        raise InvalidArgument(f"mapping {path}: missing key {exc.args[0]!r}") from exc
+    unknown = set(mapping.outcomes) - {"click", "conversion", "revenue"}
+    if unknown:
+        raise InvalidArgument(
+            f"mapping {path}: outcome types must be click, conversion, revenue; "
+            f"got {sorted(unknown)}"
+        )
+    return mapping, data.get("control_variant")
+
+
+def import_table(
+    store: Store, frame: pd.DataFrame, mapping: LogMapping, control: str | None, decided_at
+) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Imports the rows; for an experiment, first records it with one variant per value seen
+    (control first, weights by the share of rows, as randomized)."""
+    if mapping.experiment and mapping.variant:
+        if mapping.variant not in frame.columns:
+            raise InvalidArgument(f"variant column {mapping.variant!r} is not in the table")
+        counts = frame[mapping.variant].astype(str).value_counts()
+        names = sorted(counts.index, key=lambda n: (n != control, n))
+        variants = tuple(
+            Variant(n, round(float(counts[n]) / len(frame), 6), {"type": mapping.policy})
+            for n in names
+        )
+        save_experiment(
+            store, Experiment(mapping.experiment, f"imported:{mapping.experiment}", variants)
+        )
+    return import_logged(store, frame, mapping, decided_at=decided_at)

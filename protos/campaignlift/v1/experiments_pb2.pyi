@@ -1,0 +1,71 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetReportRequest(_message.Message):
+    __slots__ = ("experiment",)
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: str
+    def __init__(self, experiment: _Optional[str] = ...) -> None: ...
+
+class MetricResult(_message.Message):
+    __slots__ = ("metric", "mean", "compared", "absolute", "absolute_ci_low", "absolute_ci_high", "absolute_p", "relative", "relative_ci_low", "relative_ci_high", "relative_p", "chance_to_beat_control")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_P_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_P_FIELD_NUMBER: _ClassVar[int]
+    CHANCE_TO_BEAT_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    mean: float
+    compared: bool
+    absolute: float
+    absolute_ci_low: float
+    absolute_ci_high: float
+    absolute_p: float
+    relative: float
+    relative_ci_low: float
+    relative_ci_high: float
+    relative_p: float
+    chance_to_beat_control: float
+    def __init__(self, metric: _Optional[str] = ..., mean: _Optional[float] = ..., compared: bool = ..., absolute: _Optional[float] = ..., absolute_ci_low: _Optional[float] = ..., absolute_ci_high: _Optional[float] = ..., absolute_p: _Optional[float] = ..., relative: _Optional[float] = ..., relative_ci_low: _Optional[float] = ..., relative_ci_high: _Optional[float] = ..., relative_p: _Optional[float] = ..., chance_to_beat_control: _Optional[float] = ...) -> None: ...
+
+class VariantResult(_message.Message):
+    __slots__ = ("name", "weight", "units", "decisions", "metrics")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weight: float
+    units: int
+    decisions: int
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricResult]
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ..., units: _Optional[int] = ..., decisions: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ...) -> None: ...
+
+class ExperimentReport(_message.Message):
+    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    SRM_CHI2_FIELD_NUMBER: _ClassVar[int]
+    SRM_P_FIELD_NUMBER: _ClassVar[int]
+    SRM_WARNING_FIELD_NUMBER: _ClassVar[int]
+    experiment: str
+    control: str
+    variants: _containers.RepeatedCompositeFieldContainer[VariantResult]
+    srm_chi2: float
+    srm_p: float
+    srm_warning: bool
+    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ...) -> None: ...
