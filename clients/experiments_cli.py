@@ -111,12 +111,12 @@ def import_(
     settings = Settings()
     settings.ensure_dirs()
     try:
-        log_mapping, control = load_mapping(mapping)
+        log_mapping, control, weights = load_mapping(mapping)
         store = open_store(settings.database_url)
         frame = load_table(data)
         with console.status(f"importing {len(frame)} rows"):
             decisions, outcomes = import_table(
-                store, frame, log_mapping, control, datetime.now(UTC)
+                store, frame, log_mapping, control, datetime.now(UTC), weights
             )
     except CampaignLiftError as exc:
         console.print(f"[red]error:[/red] {exc.message}")

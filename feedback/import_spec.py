@@ -4,6 +4,7 @@ table are ids, campaign, variant, propensity, features and outcomes."""
 from __future__ import annotations
 
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +15,9 @@ from feedback.importer import LogMapping, import_logged
 from feedback.store import Store
 
 
-def load_mapping(path: str | Path) -> tuple[LogMapping, str | None]:
-    """The mapping and, for an experiment, which variant is control (listed first)."""
+def load_mapping(path: str | Path) -> tuple[LogMapping, str | None, dict[str, float]]:
+    """The mapping, which variant is control (listed first), and the design's variant weights
+    (`[variant_weights]`; equal when absent) that the sample-ratio check tests against."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -42,23 +44,33 @@ def load_mapping(path: str | Path) -> tuple[LogMapping, str | None]:
             f"mapping {path}: outcome types must be click, conversion, revenue; "
             f"got {sorted(unknown)}"
         )
-    return mapping, data.get("control_variant")
+    weights = {str(k): float(v) for k, v in data.get("variant_weights", {}).items()}
+    return mapping, data.get("control_variant"), weights
 
 
 def import_table(
-    store: Store, frame: pd.DataFrame, mapping: LogMapping, control: str | None, decided_at
-) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    """Imports the rows; for an experiment, first records it with one variant per value seen
-    (control first, weights by the share of rows, as randomized)."""
+    store: Store,
+    frame: pd.DataFrame,
+    mapping: LogMapping,
+    control: str | None,
+    decided_at: datetime,
+    weights: dict[str, float] | None = None,
+) -> tuple[int, int]:
+    """Imports the rows; for an experiment, first records it with one variant per value seen,
+    control first, weighted as designed (never by the observed shares: that would hide a
+    sample-ratio mismatch)."""
     if mapping.experiment and mapping.variant:
         if mapping.variant not in frame.columns:
             raise InvalidArgument(f"variant column {mapping.variant!r} is not in the table")
         counts = frame[mapping.variant].astype(str).value_counts()
         names = sorted(counts.index, key=lambda n: (n != control, n))
-        variants = tuple(
-            Variant(n, round(float(counts[n]) / len(frame), 6), {"type": mapping.policy})
-            for n in names
-        )
+        weights = weights or {}
+        unknown = set(weights) - set(names)
+        if unknown:
+            raise InvalidArgument(
+                f"variant_weights names variants absent from the data: {sorted(unknown)}"
+            )
+        variants = tuple(Variant(n, weights.get(n, 1.0), {"type": mapping.policy}) for n in names)
         save_experiment(
             store, Experiment(mapping.experiment, f"imported:{mapping.experiment}", variants)
         )

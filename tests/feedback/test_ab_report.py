@@ -16,8 +16,8 @@ from tests.conftest import ROOT, require_shared_data
 
 def test_hillstrom_report_reproduces_the_per_arm_means(sqlite_store: Store) -> None:
     frame = pd.read_csv(require_shared_data("hillstrom/hillstrom.csv"))
-    mapping, control = load_mapping(ROOT / "specs" / "hillstrom-import.toml")
-    decisions, _ = import_table(sqlite_store, frame, mapping, control, datetime.now(UTC))
+    mapping, control, weights = load_mapping(ROOT / "specs" / "hillstrom-import.toml")
+    decisions, _ = import_table(sqlite_store, frame, mapping, control, datetime.now(UTC), weights)
     assert decisions == 64_000
     report = experiment_report(sqlite_store, "hillstrom")
     assert report.control == "No E-Mail"
@@ -27,8 +27,10 @@ def test_hillstrom_report_reproduces_the_per_arm_means(sqlite_store: Store) -> N
         assert v.means["click"] == pytest.approx(truth.loc[v.name, "visit"], abs=1e-12)
         assert v.means["conversion"] == pytest.approx(truth.loc[v.name, "conversion"], abs=1e-12)
         assert v.means["revenue"] == pytest.approx(truth.loc[v.name, "spend"], abs=1e-9)
-    # Randomized in thirds: no sample-ratio mismatch. Both e-mails lifted visits clearly.
-    assert not report.srm_warning
+    # Randomized in thirds (equal design weights): no sample-ratio mismatch. Both e-mails lifted
+    # visits clearly.
+    assert [v.weight for v in report.variants] == [1.0, 1.0, 1.0]
+    assert report.srm_chi2 > 0.0 and not report.srm_warning
     for v in report.variants[1:]:
         visit = v.versus_control["click"]
         assert visit.absolute_p < 1e-10 and visit.relative > 0.3
