@@ -3,14 +3,15 @@ table are ids, campaign, variant, propensity, features and outcomes."""
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from common.errors import InvalidArgument
-from feedback.experiments import Experiment, Variant, save_experiment
+from common.errors import InvalidArgument, NotFound
+from feedback.experiments import Experiment, Variant, get_experiment, save_experiment
 from feedback.importer import LogMapping, import_logged
 from feedback.store import Store
 
@@ -34,6 +35,7 @@ def load_mapping(path: str | Path) -> tuple[LogMapping, str | None, dict[str, fl
             policy=data.get("policy", "logged"),
             experiment=data.get("experiment", ""),
             variant=data.get("variant"),
+            variant_value=data.get("variant_value"),
             no_campaign=data.get("no_campaign", ""),
         )
     except KeyError as exc:
@@ -59,18 +61,24 @@ def import_table(
     """Imports the rows; for an experiment, first records it with one variant per value seen,
     control first, weighted as designed (never by the observed shares: that would hide a
     sample-ratio mismatch)."""
-    if mapping.experiment and mapping.variant:
-        if mapping.variant not in frame.columns:
+    if mapping.experiment and (mapping.variant or mapping.variant_value):
+        if mapping.variant_value is not None:
+            in_file = {mapping.variant_value}
+        elif mapping.variant in frame.columns:
+            in_file = set(frame[mapping.variant].astype(str))
+        else:
             raise InvalidArgument(f"variant column {mapping.variant!r} is not in the table")
-        counts = frame[mapping.variant].astype(str).value_counts()
-        names = sorted(counts.index, key=lambda n: (n != control, n))
+        # Variants recorded by an earlier file of the same experiment keep their policy; the
+        # design may name variants whose logs come in another file.
+        policies: dict[str, dict[str, object]] = {}
+        with contextlib.suppress(NotFound):
+            policies = {
+                v.name: v.policy for v in get_experiment(store, mapping.experiment).variants
+            }
+        policies.update({n: {"type": mapping.policy} for n in in_file})
         weights = weights or {}
-        unknown = set(weights) - set(names)
-        if unknown:
-            raise InvalidArgument(
-                f"variant_weights names variants absent from the data: {sorted(unknown)}"
-            )
-        variants = tuple(Variant(n, weights.get(n, 1.0), {"type": mapping.policy}) for n in names)
+        names = sorted(set(policies) | set(weights), key=lambda n: (n != control, n))
+        variants = tuple(Variant(n, weights.get(n, 1.0), policies.get(n, {})) for n in names)
         save_experiment(
             store, Experiment(mapping.experiment, f"imported:{mapping.experiment}", variants)
         )

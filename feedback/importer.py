@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,8 @@ class LogMapping:
     # For a logged A/B test: the experiment's name and the column holding each row's variant.
     experiment: str = ""
     variant: str | None = None
+    # A constant variant for every row (one file per logged policy, e.g. the Open Bandit Dataset).
+    variant_value: str | None = None
     # The campaign value that means "no campaign" (e.g. Hillstrom's "No E-Mail").
     no_campaign: str = ""
 
@@ -50,8 +53,13 @@ def import_logged(
     """Writes one decision per row and an outcome per non-zero outcome column.
     Returns (decisions, outcomes accepted); re-importing the same outcomes counts them once."""
     frame = frame.copy()
+    if mapping.variant_value is not None:
+        frame["__variant"] = mapping.variant_value
+        mapping = dataclasses.replace(mapping, variant="__variant")
     if mapping.row_id is None:
-        frame["__row_id"] = [f"{mapping.experiment or 'row'}-{i}" for i in range(len(frame))]
+        # Numbered within the experiment and variant, so files of several policies do not collide.
+        prefix = "-".join(p for p in (mapping.experiment or "row", mapping.variant_value) if p)
+        frame["__row_id"] = [f"{prefix}-{i}" for i in range(len(frame))]
     row_id = mapping.row_id or "__row_id"
     unit_id = mapping.unit_id or row_id
     propensity = mapping.propensity
@@ -76,8 +84,7 @@ def import_logged(
     for row in frame[needed].to_dict("records"):
         did = str(row[row_id])
         campaign = row[mapping.campaign_id]
-        if campaign == mapping.no_campaign:
-            campaign = None
+        campaign = None if campaign == mapping.no_campaign or pd.isna(campaign) else str(campaign)
         decisions.append(
             DecisionRecord(
                 decision_id=did,
@@ -86,7 +93,7 @@ def import_logged(
                 variant=str(row[mapping.variant]) if mapping.variant else "",
                 policy=mapping.policy,
                 model_version="",
-                campaign_id=str(campaign) if isinstance(campaign, str) and campaign else None,
+                campaign_id=campaign or None,
                 propensity=float(row[propensity]),
                 user_features={c: _plain(row[c]) for c in mapping.user_features},
                 candidates=[],

@@ -70,3 +70,35 @@ def test_planted_lift_and_sample_ratio_mismatch(sqlite_store: Store) -> None:
     assert b.versus_control["conversion"].relative == pytest.approx(1.0)
     assert b.versus_control["conversion"].absolute_p < 1e-9
     assert report.srm_warning and report.srm_p < 1e-9
+
+
+def test_open_bandit_dataset_two_policies_in_one_experiment(sqlite_store: Store) -> None:
+    """Each file holds one logging policy; both land in one experiment with their propensities."""
+    from feedback.experiments import get_experiment
+    from feedback.training_data import labelled_decisions
+
+    files = {p: require_shared_data(f"obd/{p}/men/men.csv") for p in ("random", "bts")}
+    for policy, path in files.items():
+        mapping, control, weights = load_mapping(ROOT / "specs" / f"obd-men-{policy}.toml")
+        frame = pd.read_csv(path, index_col=0)
+        assert (
+            import_table(sqlite_store, frame, mapping, control, datetime.now(UTC), weights)[0]
+            == 10_000
+        )
+    experiment = get_experiment(sqlite_store, "obd-men")
+    assert [(v.name, v.policy) for v in experiment.variants] == [
+        ("random", {"type": "uniform_random"}),
+        ("bts", {"type": "bernoulli_thompson_sampling"}),
+    ]
+    report = experiment_report(sqlite_store, "obd-men")
+    for v in report.variants:
+        truth = pd.read_csv(files[v.name], index_col=0)
+        assert v.units == 10_000
+        assert v.means["click"] == pytest.approx(truth["click"].mean(), abs=1e-12)
+    logged = labelled_decisions(sqlite_store)
+    bts = pd.read_csv(files["bts"], index_col=0)
+    stored = logged[logged["decision_id"].str.startswith("obd-men-bts-")].sort_values(
+        "decision_id", key=lambda s: s.str.rsplit("-", n=1).str[-1].astype(int)
+    )
+    assert stored["propensity"].to_numpy() == pytest.approx(bts["propensity_score"].to_numpy())
+    assert stored["campaign_id"].tolist() == bts["item_id"].astype(str).tolist()
