@@ -94,3 +94,6 @@ class AdminClient:
         return list(
             self._call("ListStageEvents", admin_pb2.ListStageEventsRequest(stage=stage))["events"]
         )
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self._call("ListRetrainJobs", admin_pb2.ListRetrainJobsRequest())["jobs"])

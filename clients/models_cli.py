@@ -218,3 +218,26 @@ def history(stage: str = "", target: Target = "127.0.0.1:50051", as_json: AsJson
         return t
 
     _print(events, as_json, render)
+
+
+@app.command()
+def jobs(target: Target = "127.0.0.1:50051", as_json: AsJson = False) -> None:
+    """Retrain jobs: trigger, outcome, version registered, promoted or not."""
+
+    def render(rows: list[dict[str, Any]]) -> Table:
+        t = Table(title="Retrain jobs")
+        for col in ("job", "started", "status", "version", "promoted", "reason", "detail"):
+            t.add_column(col)
+        for j in rows:
+            t.add_row(
+                j["id"],
+                j["created_at"][:19],
+                j["status"],
+                j["result_version"] if j["result_version"] != "0" else "-",
+                "yes" if j["promoted"] else "no",
+                j["reason"],
+                j["message"],
+            )
+        return t
+
+    _print(_run(target, lambda c: c.jobs()), as_json, render)

@@ -21,6 +21,7 @@ class RetrainJob:
     outcome_seq_from: int
     outcome_seq_to: int
     status: str
+    reason: str
     result_version: int | None
     promoted: bool
     message: str
@@ -34,6 +35,7 @@ class RetrainJob:
             outcome_seq_from=row.outcome_seq_from,
             outcome_seq_to=row.outcome_seq_to,
             status=row.status,
+            reason=row.reason,
             result_version=row.result_version,
             promoted=row.promoted,
             message=row.message,

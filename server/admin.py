@@ -11,6 +11,7 @@ from feedback import registry
 from feedback.registry import CANARY, PRODUCTION, SHADOW, ModelVersion, StageEvent, StagePointer
 from feedback.shadow import ShadowReport, shadow_report
 from feedback.store import Store
+from feedback.trigger import RetrainJob, list_jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,9 @@ class ModelAdmin:
     def archive(self, version: int, *, actor: str, reason: str = "") -> StageChange:
         registry.archive(self._store, version, actor=actor, reason=reason)
         return StageChange(registry.ARCHIVED, None, version)
+
+    def jobs(self) -> list[RetrainJob]:
+        return list_jobs(self._store)
 
     def events(self, stage: str = "") -> list[StageEvent]:
         return registry.stage_history(self._store, stage or None)

@@ -158,3 +158,25 @@ class ModelAdminServicer(admin_pb2_grpc.ModelAdminServiceServicer):
                 for e in self._admin.events(request.stage)
             ]
         )
+
+    @grpc_errors
+    def ListRetrainJobs(
+        self, request: admin_pb2.ListRetrainJobsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListRetrainJobsResponse:
+        jobs = []
+        for j in self._admin.jobs():
+            job = admin_pb2.RetrainJob(
+                id=j.id,
+                status=j.status,
+                reason=j.reason,
+                outcome_seq_from=j.outcome_seq_from,
+                outcome_seq_to=j.outcome_seq_to,
+                result_version=j.result_version or 0,
+                promoted=j.promoted,
+                message=j.message,
+                created_at=_ts(j.created_at),
+            )
+            if j.finished_at is not None:
+                job.finished_at.CopyFrom(_ts(j.finished_at))
+            jobs.append(job)
+        return admin_pb2.ListRetrainJobsResponse(jobs=jobs)

@@ -404,3 +404,30 @@ def test_canary_and_shadow_need_production_inputs(
             assert "takes other features than production" in err.value.details()
         # Promotion is the operator's call: allowed.
         assert client.promote(other.version)["to_version"] == str(other.version)
+
+
+def test_retrain_jobs_are_listed(running: RunningServer, sqlite_store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from feedback.outcomes import Outcome, log_outcomes
+    from feedback.trigger import claim_retrain, finish_job
+
+    log_outcomes(
+        sqlite_store, [Outcome(f"e{i}", f"d{i}", "click", 1.0, datetime.now(UTC)) for i in range(3)]
+    )
+    job = claim_retrain(sqlite_store, min_new_outcomes=3)
+    assert job is not None
+    finish_job(sqlite_store, job.id, status="failed", message="no labelled decisions")
+    with admin(running) as client:
+        (listed,) = client.jobs()
+    assert (listed["id"], listed["status"], listed["result_version"]) == (
+        str(job.id),
+        "failed",
+        "0",
+    )
+    assert (
+        listed["reason"] == "3 new outcomes (trigger at 3)"
+        and listed["message"] == "no labelled decisions"
+    )
+    assert (listed["outcome_seq_from"], listed["outcome_seq_to"]) == ("0", "3")
+    assert listed["finished_at"] >= listed["created_at"]

@@ -216,3 +216,37 @@ class ShadowReportResponse(_message.Message):
     observed_rate: float
     production_versions: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, shadow_version: _Optional[int] = ..., production_version: _Optional[int] = ..., target: _Optional[str] = ..., decisions: _Optional[int] = ..., mean_abs_probability_diff: _Optional[float] = ..., greedy_agreement: _Optional[float] = ..., labelled: _Optional[int] = ..., shadow_mean_prediction: _Optional[float] = ..., production_mean_prediction: _Optional[float] = ..., observed_rate: _Optional[float] = ..., production_versions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ListRetrainJobsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RetrainJob(_message.Message):
+    __slots__ = ("id", "status", "reason", "outcome_seq_from", "outcome_seq_to", "result_version", "promoted", "message", "created_at", "finished_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_SEQ_FROM_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_SEQ_TO_FIELD_NUMBER: _ClassVar[int]
+    RESULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    status: str
+    reason: str
+    outcome_seq_from: int
+    outcome_seq_to: int
+    result_version: int
+    promoted: bool
+    message: str
+    created_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., outcome_seq_from: _Optional[int] = ..., outcome_seq_to: _Optional[int] = ..., result_version: _Optional[int] = ..., promoted: bool = ..., message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListRetrainJobsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[RetrainJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[RetrainJob, _Mapping]]] = ...) -> None: ...

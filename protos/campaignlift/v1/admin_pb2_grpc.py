@@ -87,6 +87,11 @@ class ModelAdminServiceStub(object):
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListStageEventsRequest.SerializeToString,
                 response_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListStageEventsResponse.FromString,
                 _registered_method=True)
+        self.ListRetrainJobs = channel.unary_unary(
+                '/campaignlift.v1.ModelAdminService/ListRetrainJobs',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListRetrainJobsRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListRetrainJobsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelAdminServiceServicer(object):
@@ -163,6 +168,13 @@ class ModelAdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRetrainJobs(self, request, context):
+        """Retrain jobs, oldest first: what triggered each, how it ended, what it registered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +227,11 @@ def add_ModelAdminServiceServicer_to_server(servicer, server):
                     servicer.ListStageEvents,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListStageEventsRequest.FromString,
                     response_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListStageEventsResponse.SerializeToString,
+            ),
+            'ListRetrainJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRetrainJobs,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListRetrainJobsRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListRetrainJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -490,6 +507,33 @@ class ModelAdminService(object):
             '/campaignlift.v1.ModelAdminService/ListStageEvents',
             protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListStageEventsRequest.SerializeToString,
             protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListStageEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRetrainJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ModelAdminService/ListRetrainJobs',
+            protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListRetrainJobsRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_admin__pb2.ListRetrainJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,
