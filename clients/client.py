@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,29 +197,43 @@ class CampaignLiftClient:
 
     def log_outcomes(self, events: Iterable[OutcomeEvent]) -> tuple[int, int]:
         """Returns (accepted, duplicates) once the server has committed the batch."""
-        outcomes = []
-        for e in events:
-            if e.type not in OUTCOME_TYPES:
-                raise ValueError(
-                    f"OutcomeEvent.type must be one of {list(OUTCOME_TYPES)}, got {e.type!r}"
-                )
-            ts = Timestamp()
-            ts.FromDatetime(e.occurred_at or datetime.now(UTC))
-            outcomes.append(
-                feedback_pb2.Outcome(
-                    event_id=e.event_id,
-                    decision_id=e.decision_id,
-                    type=OUTCOME_TYPES[e.type],
-                    value=e.value,
-                    occurred_at=ts,
-                )
-            )
         reply = self._feedback.LogOutcomes(
-            feedback_pb2.LogOutcomesRequest(outcomes=outcomes),
-            timeout=self.timeout_s,
-            metadata=self._feedback_metadata,
+            _outcomes_request(events), timeout=self.timeout_s, metadata=self._feedback_metadata
         )
         return reply.accepted, reply.duplicates
+
+    def stream_outcomes(
+        self, batches: Iterable[Iterable[OutcomeEvent]], *, timeout_s: float | None = None
+    ) -> Iterator[tuple[int, int, int]]:
+        """Streams batches; yields (batch, accepted, duplicates) as each one is committed."""
+        replies = self._feedback.StreamOutcomes(
+            (_outcomes_request(b) for b in batches),
+            timeout=timeout_s,
+            metadata=self._feedback_metadata,
+        )
+        for reply in replies:
+            yield reply.batch, reply.accepted, reply.duplicates
+
+
+def _outcomes_request(events: Iterable[OutcomeEvent]) -> feedback_pb2.LogOutcomesRequest:
+    outcomes = []
+    for e in events:
+        if e.type not in OUTCOME_TYPES:
+            raise ValueError(
+                f"OutcomeEvent.type must be one of {list(OUTCOME_TYPES)}, got {e.type!r}"
+            )
+        ts = Timestamp()
+        ts.FromDatetime(e.occurred_at or datetime.now(UTC))
+        outcomes.append(
+            feedback_pb2.Outcome(
+                event_id=e.event_id,
+                decision_id=e.decision_id,
+                type=OUTCOME_TYPES[e.type],
+                value=e.value,
+                occurred_at=ts,
+            )
+        )
+    return feedback_pb2.LogOutcomesRequest(outcomes=outcomes)
 
 
 def wait_serving(target: str, *, timeout_s: float = 60.0) -> None:

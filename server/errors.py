@@ -42,3 +42,20 @@ def grpc_errors(method: F) -> F:
             context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref})")
 
     return wrapper  # type: ignore[return-value]
+
+
+def grpc_stream_errors(method: F) -> F:
+    """grpc_errors for response-streaming methods: a failure mid-stream ends it with a status."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            yield from method(self, request, context)
+        except CampaignLiftError as exc:
+            context.abort(GRPC_CODES[exc.status], exc.message)
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("internal error %s in %s", ref, method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref})")
+
+    return wrapper  # type: ignore[return-value]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
-from common.errors import ResourceExhausted
+from common.errors import CampaignLiftError, ResourceExhausted
 from feedback.outcomes import log_outcomes
 from feedback.store import Store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 from server import converters
-from server.errors import grpc_errors
+from server.errors import grpc_errors, grpc_stream_errors
 from server.retraining import RetrainRunner
 from server.scoring import Scorer
 
@@ -45,10 +47,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self._retrain = retrain
         self._max_outcomes = max_outcomes
 
-    @grpc_errors
-    def LogOutcomes(
-        self, request: feedback_pb2.LogOutcomesRequest, context: grpc.ServicerContext
-    ) -> feedback_pb2.LogOutcomesResponse:
+    def _log(self, request: feedback_pb2.LogOutcomesRequest) -> feedback_pb2.LogOutcomesResponse:
         if len(request.outcomes) > self._max_outcomes:
             raise ResourceExhausted(
                 f"outcomes has {len(request.outcomes)} entries; the limit is {self._max_outcomes}"
@@ -58,3 +57,22 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         return feedback_pb2.LogOutcomesResponse(
             accepted=result.accepted, duplicates=result.duplicates
         )
+
+    @grpc_errors
+    def LogOutcomes(
+        self, request: feedback_pb2.LogOutcomesRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.LogOutcomesResponse:
+        return self._log(request)
+
+    @grpc_stream_errors
+    def StreamOutcomes(
+        self, requests: Iterator[feedback_pb2.LogOutcomesRequest], context: grpc.ServicerContext
+    ) -> Iterator[feedback_pb2.LogOutcomesResponse]:
+        for batch, request in enumerate(requests):
+            try:
+                reply = self._log(request)
+            except CampaignLiftError as exc:
+                exc.message = f"batch {batch}: {exc.message}"
+                raise
+            reply.batch = batch
+            yield reply

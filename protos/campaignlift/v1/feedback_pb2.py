@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%protos/campaignlift/v1/feedback.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n\x07Outcome\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12*\n\x04type\x18\x03 \x01(\x0e\x32\x1c.campaignlift.v1.OutcomeType\x12\r\n\x05value\x18\x04 \x01(\x01\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x12LogOutcomesRequest\x12*\n\x08outcomes\x18\x01 \x03(\x0b\x32\x18.campaignlift.v1.Outcome\";\n\x13LogOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05*z\n\x0bOutcomeType\x12\x1c\n\x18OUTCOME_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_TYPE_CLICK\x10\x01\x12\x1b\n\x17OUTCOME_TYPE_CONVERSION\x10\x02\x12\x18\n\x14OUTCOME_TYPE_REVENUE\x10\x03\x32k\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12X\n\x0bLogOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%protos/campaignlift/v1/feedback.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n\x07Outcome\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12*\n\x04type\x18\x03 \x01(\x0e\x32\x1c.campaignlift.v1.OutcomeType\x12\r\n\x05value\x18\x04 \x01(\x01\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x12LogOutcomesRequest\x12*\n\x08outcomes\x18\x01 \x03(\x0b\x32\x18.campaignlift.v1.Outcome\"J\n\x13LogOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x03*z\n\x0bOutcomeType\x12\x1c\n\x18OUTCOME_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_TYPE_CLICK\x10\x01\x12\x1b\n\x17OUTCOME_TYPE_CONVERSION\x10\x02\x12\x18\n\x14OUTCOME_TYPE_REVENUE\x10\x03\x32\xcc\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12X\n\x0bLogOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponse\x12_\n\x0eStreamOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.campaignlift.v1.feedback_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOMETYPE']._serialized_start=377
-  _globals['_OUTCOMETYPE']._serialized_end=499
+  _globals['_OUTCOMETYPE']._serialized_start=392
+  _globals['_OUTCOMETYPE']._serialized_end=514
   _globals['_OUTCOME']._serialized_start=92
   _globals['_OUTCOME']._serialized_end=248
   _globals['_LOGOUTCOMESREQUEST']._serialized_start=250
   _globals['_LOGOUTCOMESREQUEST']._serialized_end=314
   _globals['_LOGOUTCOMESRESPONSE']._serialized_start=316
-  _globals['_LOGOUTCOMESRESPONSE']._serialized_end=375
-  _globals['_FEEDBACKSERVICE']._serialized_start=501
-  _globals['_FEEDBACKSERVICE']._serialized_end=608
+  _globals['_LOGOUTCOMESRESPONSE']._serialized_end=390
+  _globals['_FEEDBACKSERVICE']._serialized_start=517
+  _globals['_FEEDBACKSERVICE']._serialized_end=721
 # @@protoc_insertion_point(module_scope)

@@ -41,6 +41,11 @@ class FeedbackServiceStub(object):
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.SerializeToString,
                 response_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.FromString,
                 _registered_method=True)
+        self.StreamOutcomes = channel.stream_stream(
+                '/campaignlift.v1.FeedbackService/StreamOutcomes',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer(object):
@@ -54,11 +59,26 @@ class FeedbackServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamOutcomes(self, request_iterator, context):
+        """A stream of batches, each acknowledged (in order) only after it is committed. The server
+        reads the next batch only then, so a fast producer is held back by gRPC flow control
+        instead of filling the server's memory. A bad batch ends the stream with its status;
+        batches acknowledged before it are stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'LogOutcomes': grpc.unary_unary_rpc_method_handler(
                     servicer.LogOutcomes,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.SerializeToString,
+            ),
+            'StreamOutcomes': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamOutcomes,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.FromString,
                     response_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.SerializeToString,
             ),
@@ -90,6 +110,33 @@ class FeedbackService(object):
             request,
             target,
             '/campaignlift.v1.FeedbackService/LogOutcomes',
+            protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamOutcomes(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/campaignlift.v1.FeedbackService/StreamOutcomes',
             protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.SerializeToString,
             protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.FromString,
             options,
