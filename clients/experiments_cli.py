@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,6 +69,95 @@ def render(report: dict[str, Any]) -> None:
     console.print(
         "p: Welch t-test on the relative lift (unpooled; gbstats conventions); unit = user"
     )
+
+
+def _experiment_stub(target: str) -> tuple[grpc.Channel, Any]:
+    channel = open_channel(target, credentials_from_env())
+    return channel, experiments_pb2_grpc.ExperimentServiceStub(channel)
+
+
+def _show(definition: Any, as_json: bool) -> None:
+    data = MessageToDict(
+        definition, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    total = sum(v["weight"] for v in data["variants"]) or 1.0
+    t = Table(title=f"experiment {data['name']} (salt {data['salt']!r})")
+    for col in ("variant", "weight", "share", "policy"):
+        t.add_column(col)
+    for v in data["variants"]:
+        t.add_row(v["name"], f"{v['weight']:g}", f"{v['weight'] / total:.1%}", v["policy_json"])
+    console.print(t)
+
+
+@experiments_app.command()
+def save(
+    name: str,
+    variant: Annotated[
+        list[str],
+        typer.Option(
+            help="NAME:WEIGHT:POLICY_JSON, once per variant, control first, e.g. "
+            '\'control:1:{"type": "no_campaign"}\''
+        ),
+    ],
+    salt: Annotated[
+        str, typer.Option(help="Hash salt; empty: the name. Keep it to keep units.")
+    ] = "",
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an experiment or replace its variants (needs CAMPAIGN_LIFT_ADMIN_TOKEN)."""
+    variants = []
+    for spec in variant:
+        parts = spec.split(":", 2)
+        if len(parts) != 3:
+            console.print(f"[red]error:[/red] --variant {spec!r} must be NAME:WEIGHT:POLICY_JSON")
+            raise typer.Exit(2)
+        try:
+            weight = float(parts[1])
+        except ValueError:
+            console.print(
+                f"[red]error:[/red] --variant {spec!r}: weight {parts[1]!r} is not a number"
+            )
+            raise typer.Exit(2) from None
+        variants.append(
+            experiments_pb2.VariantDefinition(name=parts[0], weight=weight, policy_json=parts[2])
+        )
+    request = experiments_pb2.SaveExperimentRequest(
+        experiment=experiments_pb2.ExperimentDefinition(name=name, salt=salt, variants=variants)
+    )
+    token = os.environ.get("CAMPAIGN_LIFT_ADMIN_TOKEN", "")
+    channel, stub = _experiment_stub(target)
+    with channel:
+        try:
+            saved = stub.SaveExperiment(
+                request, timeout=30, metadata=(("authorization", f"Bearer {token}"),)
+            )
+        except grpc.RpcError as exc:
+            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
+            raise typer.Exit(1) from exc
+    _show(saved, as_json)
+
+
+@experiments_app.command()
+def show(
+    name: str,
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """An experiment's salt, variants, weights and policies."""
+    channel, stub = _experiment_stub(target)
+    with channel:
+        try:
+            definition = stub.GetExperiment(
+                experiments_pb2.GetExperimentRequest(name=name), timeout=30
+            )
+        except grpc.RpcError as exc:
+            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
+            raise typer.Exit(1) from exc
+    _show(definition, as_json)
 
 
 @experiments_app.command()

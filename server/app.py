@@ -81,7 +81,9 @@ class RunningServer:
 def service_tokens(settings: Settings) -> dict[str, str]:
     """Which services need which bearer token. Admin is always guarded (no token: disabled);
     scoring, inference and feedback only when a token is configured for them."""
-    tokens = {ADMIN: settings.admin_token.get_secret_value()}
+    admin = settings.admin_token.get_secret_value()
+    # Changing an experiment changes who gets what: an admin call. Reading reports is open.
+    tokens = {ADMIN: admin, f"{EXPERIMENTS}/SaveExperiment": admin}
     scoring = settings.scoring_token.get_secret_value()
     if scoring:
         tokens[SCORING] = tokens[INFERENCE] = scoring

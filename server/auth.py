@@ -23,7 +23,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
     is empty is disabled (PERMISSION_DENIED) rather than left open."""
 
     def __init__(self, tokens: Mapping[str, str]) -> None:
-        # service full name -> token
+        # "package.Service" (every method) or "package.Service/Method" (that one) -> token
         self._tokens = dict(tokens)
 
     def intercept_service(
@@ -31,10 +31,13 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        service = details.method.rsplit("/", 2)[-2] if details.method.count("/") >= 2 else ""
-        if service not in self._tokens:
+        method = details.method.lstrip("/")  # "package.Service/Method"
+        service = method.split("/", 1)[0]
+        key = method if method in self._tokens else service
+        if key not in self._tokens:
             return continuation(details)
-        token = self._tokens[service]
+        service = key
+        token = self._tokens[key]
         if not token:
             return _deny(
                 grpc.StatusCode.PERMISSION_DENIED,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protos/campaignlift/v1/experiments.proto\x12\x0f\x63\x61mpaignlift.v1\"&\n\x10GetReportRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\"\x90\x02\n\x0cMetricResult\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x10\n\x08\x63ompared\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x62solute\x18\x04 \x01(\x01\x12\x17\n\x0f\x61\x62solute_ci_low\x18\x05 \x01(\x01\x12\x18\n\x10\x61\x62solute_ci_high\x18\x06 \x01(\x01\x12\x12\n\nabsolute_p\x18\x07 \x01(\x01\x12\x10\n\x08relative\x18\x08 \x01(\x01\x12\x17\n\x0frelative_ci_low\x18\t \x01(\x01\x12\x18\n\x10relative_ci_high\x18\n \x01(\x01\x12\x12\n\nrelative_p\x18\x0b \x01(\x01\x12\x1e\n\x16\x63hance_to_beat_control\x18\x0c \x01(\x01\"\x7f\n\rVariantResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12.\n\x07metrics\x18\x05 \x03(\x0b\x32\x1d.campaignlift.v1.MetricResult\"\x9f\x01\n\x10\x45xperimentReport\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x02 \x01(\t\x12\x30\n\x08variants\x18\x03 \x03(\x0b\x32\x1e.campaignlift.v1.VariantResult\x12\x10\n\x08srm_chi2\x18\x04 \x01(\x01\x12\r\n\x05srm_p\x18\x05 \x01(\x01\x12\x13\n\x0bsrm_warning\x18\x06 \x01(\x08\x32\x66\n\x11\x45xperimentService\x12Q\n\tGetReport\x12!.campaignlift.v1.GetReportRequest\x1a!.campaignlift.v1.ExperimentReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protos/campaignlift/v1/experiments.proto\x12\x0f\x63\x61mpaignlift.v1\"&\n\x10GetReportRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\"\x90\x02\n\x0cMetricResult\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x10\n\x08\x63ompared\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x62solute\x18\x04 \x01(\x01\x12\x17\n\x0f\x61\x62solute_ci_low\x18\x05 \x01(\x01\x12\x18\n\x10\x61\x62solute_ci_high\x18\x06 \x01(\x01\x12\x12\n\nabsolute_p\x18\x07 \x01(\x01\x12\x10\n\x08relative\x18\x08 \x01(\x01\x12\x17\n\x0frelative_ci_low\x18\t \x01(\x01\x12\x18\n\x10relative_ci_high\x18\n \x01(\x01\x12\x12\n\nrelative_p\x18\x0b \x01(\x01\x12\x1e\n\x16\x63hance_to_beat_control\x18\x0c \x01(\x01\"\x7f\n\rVariantResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12.\n\x07metrics\x18\x05 \x03(\x0b\x32\x1d.campaignlift.v1.MetricResult\"\x9f\x01\n\x10\x45xperimentReport\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x02 \x01(\t\x12\x30\n\x08variants\x18\x03 \x03(\x0b\x32\x1e.campaignlift.v1.VariantResult\x12\x10\n\x08srm_chi2\x18\x04 \x01(\x01\x12\r\n\x05srm_p\x18\x05 \x01(\x01\x12\x13\n\x0bsrm_warning\x18\x06 \x01(\x08\"F\n\x11VariantDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\"h\n\x14\x45xperimentDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04salt\x18\x02 \x01(\t\x12\x34\n\x08variants\x18\x03 \x03(\x0b\x32\".campaignlift.v1.VariantDefinition\"R\n\x15SaveExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.campaignlift.v1.ExperimentDefinition\"$\n\x14GetExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xa6\x02\n\x11\x45xperimentService\x12_\n\x0eSaveExperiment\x12&.campaignlift.v1.SaveExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12]\n\rGetExperiment\x12%.campaignlift.v1.GetExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12Q\n\tGetReport\x12!.campaignlift.v1.GetReportRequest\x1a!.campaignlift.v1.ExperimentReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VARIANTRESULT']._serialized_end=503
   _globals['_EXPERIMENTREPORT']._serialized_start=506
   _globals['_EXPERIMENTREPORT']._serialized_end=665
-  _globals['_EXPERIMENTSERVICE']._serialized_start=667
-  _globals['_EXPERIMENTSERVICE']._serialized_end=769
+  _globals['_VARIANTDEFINITION']._serialized_start=667
+  _globals['_VARIANTDEFINITION']._serialized_end=737
+  _globals['_EXPERIMENTDEFINITION']._serialized_start=739
+  _globals['_EXPERIMENTDEFINITION']._serialized_end=843
+  _globals['_SAVEEXPERIMENTREQUEST']._serialized_start=845
+  _globals['_SAVEEXPERIMENTREQUEST']._serialized_end=927
+  _globals['_GETEXPERIMENTREQUEST']._serialized_start=929
+  _globals['_GETEXPERIMENTREQUEST']._serialized_end=965
+  _globals['_EXPERIMENTSERVICE']._serialized_start=968
+  _globals['_EXPERIMENTSERVICE']._serialized_end=1262
 # @@protoc_insertion_point(module_scope)

@@ -69,3 +69,35 @@ class ExperimentReport(_message.Message):
     srm_p: float
     srm_warning: bool
     def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ...) -> None: ...
+
+class VariantDefinition(_message.Message):
+    __slots__ = ("name", "weight", "policy_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weight: float
+    policy_json: str
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ..., policy_json: _Optional[str] = ...) -> None: ...
+
+class ExperimentDefinition(_message.Message):
+    __slots__ = ("name", "salt", "variants")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    salt: str
+    variants: _containers.RepeatedCompositeFieldContainer[VariantDefinition]
+    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantDefinition, _Mapping]]] = ...) -> None: ...
+
+class SaveExperimentRequest(_message.Message):
+    __slots__ = ("experiment",)
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: ExperimentDefinition
+    def __init__(self, experiment: _Optional[_Union[ExperimentDefinition, _Mapping]] = ...) -> None: ...
+
+class GetExperimentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

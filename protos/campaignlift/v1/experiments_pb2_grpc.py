@@ -36,6 +36,16 @@ class ExperimentServiceStub(object):
         Args:
             channel: A grpc.Channel.
         """
+        self.SaveExperiment = channel.unary_unary(
+                '/campaignlift.v1.ExperimentService/SaveExperiment',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.SaveExperimentRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+                _registered_method=True)
+        self.GetExperiment = channel.unary_unary(
+                '/campaignlift.v1.ExperimentService/GetExperiment',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetExperimentRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+                _registered_method=True)
         self.GetReport = channel.unary_unary(
                 '/campaignlift.v1.ExperimentService/GetReport',
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetReportRequest.SerializeToString,
@@ -47,6 +57,21 @@ class ExperimentServiceServicer(object):
     """Experiments for A/B test owners. Creating and changing experiments comes with the
     experiments issue; the report reads what the store recorded.
     """
+
+    def SaveExperiment(self, request, context):
+        """Creates an experiment or replaces its salt and variants. Needs the admin token. Policies
+        are checked here, so a bad config is refused now rather than at scoring time. Keeping the
+        salt and the variants' order keeps every unit whose bucket stays in its variant's range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def GetReport(self, request, context):
         """Per variant: units, decisions, rates and revenue per unit, each against control (Welch
@@ -60,6 +85,16 @@ class ExperimentServiceServicer(object):
 
 def add_ExperimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'SaveExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveExperiment,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.SaveExperimentRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.SerializeToString,
+            ),
+            'GetExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperiment,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetExperimentRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.SerializeToString,
+            ),
             'GetReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReport,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetReportRequest.FromString,
@@ -77,6 +112,60 @@ class ExperimentService(object):
     """Experiments for A/B test owners. Creating and changing experiments comes with the
     experiments issue; the report reads what the store recorded.
     """
+
+    @staticmethod
+    def SaveExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ExperimentService/SaveExperiment',
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.SaveExperimentRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ExperimentService/GetExperiment',
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetExperimentRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetReport(request,
