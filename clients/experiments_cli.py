@@ -71,9 +71,15 @@ def render(report: dict[str, Any]) -> None:
     )
 
 
-def _experiment_stub(target: str) -> tuple[grpc.Channel, Any]:
-    channel = open_channel(target, credentials_from_env())
-    return channel, experiments_pb2_grpc.ExperimentServiceStub(channel)
+def _rpc(target: str, method: str, request: Any, **kwargs: Any) -> Any:
+    """One ExperimentService call; a failure prints its status and exits 1."""
+    with open_channel(target, credentials_from_env()) as channel:
+        stub = experiments_pb2_grpc.ExperimentServiceStub(channel)
+        try:
+            return getattr(stub, method)(request, **kwargs)
+        except grpc.RpcError as exc:
+            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
+            raise typer.Exit(1) from exc
 
 
 def _show(definition: Any, as_json: bool) -> None:
@@ -129,16 +135,8 @@ def save(
         experiment=experiments_pb2.ExperimentDefinition(name=name, salt=salt, variants=variants)
     )
     token = os.environ.get("CAMPAIGN_LIFT_ADMIN_TOKEN", "")
-    channel, stub = _experiment_stub(target)
-    with channel:
-        try:
-            saved = stub.SaveExperiment(
-                request, timeout=30, metadata=(("authorization", f"Bearer {token}"),)
-            )
-        except grpc.RpcError as exc:
-            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
-            raise typer.Exit(1) from exc
-    _show(saved, as_json)
+    auth = (("authorization", f"Bearer {token}"),)
+    _show(_rpc(target, "SaveExperiment", request, timeout=30, metadata=auth), as_json)
 
 
 @experiments_app.command()
@@ -148,16 +146,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An experiment's salt, variants, weights and policies."""
-    channel, stub = _experiment_stub(target)
-    with channel:
-        try:
-            definition = stub.GetExperiment(
-                experiments_pb2.GetExperimentRequest(name=name), timeout=30
-            )
-        except grpc.RpcError as exc:
-            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
-            raise typer.Exit(1) from exc
-    _show(definition, as_json)
+    request = experiments_pb2.GetExperimentRequest(name=name)
+    _show(_rpc(target, "GetExperiment", request, timeout=30), as_json)
 
 
 @experiments_app.command()
@@ -167,13 +157,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Per variant: units, rates, revenue per unit, lift vs control, p-values, SRM."""
-    with open_channel(target, credentials_from_env()) as channel:
-        stub = experiments_pb2_grpc.ExperimentServiceStub(channel)
-        try:
-            reply = stub.GetReport(experiments_pb2.GetReportRequest(experiment=name), timeout=60)
-        except grpc.RpcError as exc:
-            console.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
-            raise typer.Exit(1) from exc
+    reply = _rpc(target, "GetReport", experiments_pb2.GetReportRequest(experiment=name), timeout=60)
     data = MessageToDict(
         reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )

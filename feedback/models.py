@@ -13,6 +13,10 @@ from sqlalchemy.types import TypeDecorator
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# Longest id (unit, decision, event, campaign) the store keeps; callers validate against it.
+ID_LENGTH = 256
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -47,14 +51,14 @@ class DecisionRow(Base):
 
     __tablename__ = "decisions"
 
-    decision_id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    unit_id: Mapped[str] = mapped_column(String(256), index=True)
+    decision_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     experiment: Mapped[str] = mapped_column(String(128), default="")
     variant: Mapped[str] = mapped_column(String(128), default="")
     policy: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(32))
     # NULL when the policy chose "no campaign".
-    campaign_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     propensity: Mapped[float] = mapped_column(Float)
     user_features: Mapped[dict[str, Any]]
     # [{campaign_id, features, probability, uplift, propensity}, ...] as scored.
@@ -70,8 +74,8 @@ class OutcomeRow(Base):
     __tablename__ = "outcomes"
 
     seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(256), unique=True)
-    decision_id: Mapped[str] = mapped_column(String(256), index=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    decision_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     type: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)
     occurred_at: Mapped[datetime] = mapped_column()
@@ -164,7 +168,7 @@ class ShadowPredictionRow(Base):
     __tablename__ = "shadow_predictions"
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    decision_id: Mapped[str] = mapped_column(String(256), index=True)
+    decision_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     shadow_version: Mapped[int] = mapped_column(Integer, index=True)
     production_version: Mapped[int] = mapped_column(Integer)
     # {target: {"probability": [per candidate], "uplift": [per candidate]}}

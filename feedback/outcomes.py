@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from common.errors import InvalidArgument
+from feedback.models import ID_LENGTH as MAX_ID_LENGTH
 from feedback.models import OutcomeRow
 from feedback.store import Store, insert_ignoring_duplicates
 
@@ -17,7 +18,6 @@ OUTCOME_TYPES = ("click", "conversion", "revenue")
 BINARY_TYPES = ("click", "conversion")
 # Outcomes stamped later than now plus this are refused: a clock that far off is a bug.
 MAX_CLOCK_SKEW = timedelta(hours=1)
-MAX_ID_LENGTH = 256
 # Rows per INSERT statement: keeps far below SQLite's bound-parameter limit.
 CHUNK = 500
 

@@ -107,38 +107,42 @@ class ModelAdmin:
         rolled_from, to = registry.rollback(self._store, actor=actor, reason=reason)
         return StageChange(PRODUCTION, rolled_from, to)
 
+    def _point(
+        self, stage: str, version: int, *, percent: float, actor: str, reason: str
+    ) -> StageChange:
+        """Points canary or shadow at a version; both get production's requests."""
+        before = registry.stage_version(self._store, stage)
+        registry.set_stage(
+            self._store,
+            stage,
+            version,
+            actor=actor,
+            reason=reason or stage,
+            traffic_percent=percent,
+        )
+        return StageChange(stage, before, version, percent)
+
+    def _clear(self, stage: str, *, actor: str, reason: str) -> StageChange:
+        before = registry.clear_stage(
+            self._store, stage, actor=actor, reason=reason or f"end {stage}"
+        )
+        return StageChange(stage, before, None, 0.0)
+
     def set_canary(
         self, version: int, percent: float, *, actor: str, reason: str = ""
     ) -> StageChange:
         if not math.isfinite(percent) or not 0.0 <= percent <= 100.0:
             raise InvalidArgument(f"percent must be in [0, 100], got {percent}")
         if percent == 0.0:
-            before = registry.clear_stage(
-                self._store, CANARY, actor=actor, reason=reason or "end canary"
-            )
-            return StageChange(CANARY, before, None, 0.0)
+            return self._clear(CANARY, actor=actor, reason=reason)
         self._servable(version, same_inputs_as_production=True)
-        before = registry.stage_version(self._store, CANARY)
-        registry.set_stage(
-            self._store,
-            CANARY,
-            version,
-            actor=actor,
-            reason=reason or "canary",
-            traffic_percent=percent,
-        )
-        return StageChange(CANARY, before, version, percent)
+        return self._point(CANARY, version, percent=percent, actor=actor, reason=reason)
 
     def set_shadow(self, version: int, *, actor: str, reason: str = "") -> StageChange:
         if version == 0:
-            before = registry.clear_stage(
-                self._store, SHADOW, actor=actor, reason=reason or "end shadow"
-            )
-            return StageChange(SHADOW, before, None, 0.0)
+            return self._clear(SHADOW, actor=actor, reason=reason)
         self._servable(version, same_inputs_as_production=True)
-        before = registry.stage_version(self._store, SHADOW)
-        registry.set_stage(self._store, SHADOW, version, actor=actor, reason=reason or "shadow")
-        return StageChange(SHADOW, before, version)
+        return self._point(SHADOW, version, percent=100.0, actor=actor, reason=reason)
 
     def shadow_report(self, version: int = 0, target: str = "") -> ShadowReport:
         if version == 0:

@@ -26,20 +26,25 @@ GRPC_CODES = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def abort_with(context: grpc.ServicerContext, exc: Exception, where: str) -> None:
+    """Our errors abort with their status and message; anything else is a bug, logged with a
+    reference id and answered INTERNAL without a traceback."""
+    if isinstance(exc, CampaignLiftError):
+        context.abort(GRPC_CODES[exc.status], exc.message)
+    ref = uuid.uuid4().hex[:12]
+    log.error("internal error %s in %s", ref, where, exc_info=exc)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref})")
+
+
 def grpc_errors(method: F) -> F:
-    """Servicer-method decorator: our errors abort with their status and message; anything
-    else is a bug, logged with a reference id and answered INTERNAL without a traceback."""
+    """Servicer-method decorator mapping errors to statuses (abort_with)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
-        except CampaignLiftError as exc:
-            context.abort(GRPC_CODES[exc.status], exc.message)
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("internal error %s in %s", ref, method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref})")
+        except Exception as exc:
+            abort_with(context, exc, method.__name__)
 
     return wrapper  # type: ignore[return-value]
 
@@ -51,11 +56,7 @@ def grpc_stream_errors(method: F) -> F:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             yield from method(self, request, context)
-        except CampaignLiftError as exc:
-            context.abort(GRPC_CODES[exc.status], exc.message)
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("internal error %s in %s", ref, method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {ref})")
+        except Exception as exc:
+            abort_with(context, exc, method.__name__)
 
     return wrapper  # type: ignore[return-value]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import InvalidArgument, ResourceExhausted
+from feedback.models import ID_LENGTH as MAX_ID_LENGTH
 from server.model import LoadedModel
 
 FeatureMap = Mapping[str, float | str | None]
@@ -50,9 +51,6 @@ def _value(features: FeatureMap, name: str, kind: str, where: str) -> float | st
     if not isinstance(value, str):
         raise InvalidArgument(f"{where}[{name!r}] must be text, got {value!r}")
     return value
-
-
-MAX_ID_LENGTH = 256
 
 
 def validate_item(item: ScoreItem, max_candidates: int) -> None:

@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 
 from common.errors import InvalidArgument, NotFound
+from common.graph import all_outputs
 from feedback.registry import list_versions
 from feedback.store import Store
 from protos.inference import open_inference_pb2 as pb
@@ -19,7 +20,7 @@ from protos.inference import open_inference_pb2_grpc as pb_grpc
 from server.errors import grpc_errors
 from server.features import FLOAT32_MAX
 from server.metrics import ServerMetrics
-from server.model import OUTPUT_SUFFIXES, LoadedModel
+from server.model import LoadedModel
 from server.registry_client import ModelManager
 
 MODEL_NAME = "campaign-lift"
@@ -142,9 +143,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 for n, k in kinds.items()
             ],
             outputs=[
-                tensor(name=f"{t}{s}", datatype="FP32", shape=[-1])
-                for t in model.targets
-                for s in OUTPUT_SUFFIXES
+                tensor(name=name, datatype="FP32", shape=[-1])
+                for name in all_outputs(model.targets)
             ],
         )
 
@@ -172,7 +172,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             raise InvalidArgument(f"inputs lack {missing}")
         if len({len(v) for v in feeds.values()}) != 1:
             raise InvalidArgument("inputs must all have the same number of rows")
-        available = [f"{t}{s}" for t in model.targets for s in OUTPUT_SUFFIXES]
+        available = all_outputs(model.targets)
         names = [o.name for o in request.outputs] or available
         unknown = [n for n in names if n not in available]
         if unknown:

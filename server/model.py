@@ -13,12 +13,12 @@ import numpy as np
 import onnxruntime as ort
 
 from common.errors import ModelError
+from common.graph import SCHEMA_KEY, all_outputs, output_names
 from feedback.registry import ModelVersion
 
 log = logging.getLogger(__name__)
 
 ORT_TYPES = {"numeric": "tensor(float)", "categorical": "tensor(string)"}
-OUTPUT_SUFFIXES = ("_probability", "_control_probability", "_uplift")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class LoadedModel:
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per target: (probability with the campaign, uplift versus no campaign), one per row."""
-        names = [f"{t}{s}" for t in self.targets for s in ("_probability", "_uplift")]
+        names = [n for t in self.targets for n in output_names(t)[::2]]  # probability, uplift
         out = self.run(names, feeds)
         return {t: (out[2 * i], out[2 * i + 1]) for i, t in enumerate(self.targets)}
 
@@ -101,9 +101,9 @@ def _check_graph(model: LoadedModel, session: ort.InferenceSession) -> None:
             f"model version {model.version}: graph inputs {inputs} do not match schema {expected}"
         )
     outputs = {o.name for o in session.get_outputs()}
-    missing = {f"{t}{s}" for t in model.targets for s in OUTPUT_SUFFIXES} - outputs
+    missing = set(all_outputs(model.targets)) - outputs
     if missing:
         raise ModelError(f"model version {model.version}: graph lacks outputs {sorted(missing)}")
-    meta = session.get_modelmeta().custom_metadata_map.get("campaign_lift.schema")
+    meta = session.get_modelmeta().custom_metadata_map.get(SCHEMA_KEY)
     if meta is not None and json.loads(meta).get("targets") != list(model.targets):
         raise ModelError(f"model version {model.version}: graph targets differ from the registry")

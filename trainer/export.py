@@ -23,18 +23,13 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from common.errors import ModelError
+from common.graph import SCHEMA_KEY, output_names
 from trainer.data import with_control
 from trainer.spec import FeatureSpec
 
 TARGET_OPSET = 17
 ML_OPSET = 3
 PARITY_TOLERANCE = 1e-5
-SCHEMA_KEY = "campaign_lift.schema"
-OUTPUT_SUFFIXES = ("_probability", "_control_probability", "_uplift")
-
-
-def output_names(target: str) -> tuple[str, str, str]:
-    return tuple(f"{target}{s}" for s in OUTPUT_SUFFIXES)  # type: ignore[return-value]
 
 
 def _initial_types(spec: FeatureSpec) -> list[tuple[str, Any]]:

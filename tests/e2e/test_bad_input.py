@@ -10,10 +10,9 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from clients.client import CampaignLiftClient
+from clients.client import CampaignLiftClient, _request
 from feedback.store import open_store
 from protos.campaignlift.v1 import (
-    common_pb2,
     feedback_pb2,
     feedback_pb2_grpc,
     scoring_pb2,
@@ -48,23 +47,7 @@ def stubs(running: RunningServer):  # type: ignore[no-untyped-def]
 
 
 def valid_request(world) -> scoring_pb2.ScoreRequest:  # type: ignore[no-untyped-def]
-    r = user_request(world, 1)
-
-    def fv(v: object) -> common_pb2.FeatureValue:
-        return (
-            common_pb2.FeatureValue(text=v)
-            if isinstance(v, str)
-            else common_pb2.FeatureValue(number=float(v))
-        )  # type: ignore[arg-type]
-
-    return scoring_pb2.ScoreRequest(
-        unit_id=r.unit_id,
-        user_features={k: fv(v) for k, v in r.user_features.items()},
-        candidates=[
-            scoring_pb2.Candidate(campaign_id=cid, features={k: fv(v) for k, v in f.items()})
-            for cid, f in r.candidates
-        ],
-    )
+    return _request(user_request(world, 1))
 
 
 def _missing_age(r):  # type: ignore[no-untyped-def]

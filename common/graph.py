@@ -1,0 +1,20 @@
+"""The served ONNX graph's output contract, shared by the trainer that builds it and the server
+that reads it: per target t, `t_probability`, `t_control_probability` and `t_uplift`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+OUTPUT_SUFFIXES = ("_probability", "_control_probability", "_uplift")
+# Model metadata key holding the feature schema and targets inside the artifact.
+SCHEMA_KEY = "campaign_lift.schema"
+
+
+def output_names(target: str) -> tuple[str, str, str]:
+    """(probability with the campaign, probability without any, uplift) of one target."""
+    probability, control, uplift = (f"{target}{s}" for s in OUTPUT_SUFFIXES)
+    return probability, control, uplift
+
+
+def all_outputs(targets: Iterable[str]) -> list[str]:
+    return [name for t in targets for name in output_names(t)]
