@@ -76,6 +76,28 @@ class Settings(BaseSettings):
         "epsilon_greedy, uniform_random or no_campaign.",
     )
 
+    policy_state_refresh_s: float = Field(
+        default=1.0, gt=0, description="How often a server re-reads learning policies' state."
+    )
+    policy_update_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a server folds settled decisions into learning policies' state "
+        "(every replica may; the store applies each decision once).",
+    )
+    policy_update_after_outcomes: int = Field(
+        default=1000,
+        ge=0,
+        description="Also update as soon as this many outcomes arrived since the last update; "
+        "0: on the timer only.",
+    )
+    policy_update_grace_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="A decision is settled this long after its attribution window closed, so "
+        "the asynchronous decision log has written it.",
+    )
+
     model_poll_interval_s: float = Field(
         default=1.0, gt=0, description="How often servers check the production pointer."
     )

@@ -29,6 +29,8 @@ class DecisionRecord:
     candidates: list[dict[str, Any]]
     chosen_features: dict[str, Any]
     created_at: datetime
+    # "exact", or "monte_carlo:<draws>" when the choice probability was estimated.
+    propensity_method: str = "exact"
 
 
 def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:

@@ -106,4 +106,4 @@ def import_logged(
             if value:
                 outcomes.append(Outcome(f"{did}:{kind}", did, kind, value, decided_at))
     write_decisions(store, decisions)
-    return len(decisions), log_outcomes(store, outcomes).accepted
+    return len(decisions), log_outcomes(store, outcomes, backfill=True).accepted

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -50,6 +62,8 @@ class DecisionRow(Base):
     """One decision the server made, with the exact propensity of the chosen action."""
 
     __tablename__ = "decisions"
+    # The policy updater reads one experiment's decisions by time.
+    __table_args__ = (Index("ix_decisions_experiment_created_at", "experiment", "created_at"),)
 
     decision_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     unit_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
@@ -60,6 +74,9 @@ class DecisionRow(Base):
     # NULL when the policy chose "no campaign".
     campaign_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     propensity: Mapped[float] = mapped_column(Float)
+    # "exact" (closed form) or "monte_carlo:<draws>" (Thompson sampling's choice probability,
+    # estimated from that many posterior draws; the action was sampled from that estimate).
+    propensity_method: Mapped[str] = mapped_column(String(32), default="exact")
     user_features: Mapped[dict[str, Any]]
     # [{campaign_id, features, probability, uplift, propensity}, ...] as scored.
     candidates: Mapped[list[Any]]
@@ -80,6 +97,9 @@ class OutcomeRow(Base):
     value: Mapped[float] = mapped_column(Float)
     occurred_at: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Received after its decision's attribution window closed: kept, but policies had already
+    # settled that decision with the default reward.
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ModelVersionRow(Base):
@@ -143,6 +163,36 @@ class ExperimentRow(Base):
     # [{"name": ..., "weight": ..., "policy": {"type": ..., ...}}, ...]
     variants: Mapped[list[Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # running: units are assigned to variants; stopped: everyone gets the released variant's
+    # policy and decisions are no longer part of the experiment.
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    # Outcomes later than this after their decision are flagged late; policies settle a
+    # decision with no outcome by then with the default reward.
+    attribution_window_s: Mapped[float] = mapped_column(Float, default=86_400.0)
+    # {"namespace": {...}, "eligibility": [...], "release": "...", "default_reward": 0.0}
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PolicyStateRow(Base):
+    """A learning policy's statistics for one experiment variant, shared by every replica.
+
+    `settled_through` is the watermark: every decision of the variant made at or before it has
+    been folded into `state` exactly once (with its outcome, or the default reward once the
+    attribution window closed). Updates compare-and-set on it, so two replicas never both apply
+    the same decisions."""
+
+    __tablename__ = "policy_state"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(64))
+    state: Mapped[dict[str, Any]]
+    settled_through: Mapped[datetime] = mapped_column()
+    decisions: Mapped[int] = mapped_column(BigInteger, default=0)
+    rewards: Mapped[float] = mapped_column(Float, default=0.0)
+    updates: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RetrainJobRow(Base):

@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument
 from feedback.models import ID_LENGTH as MAX_ID_LENGTH
-from feedback.models import OutcomeRow
+from feedback.models import DecisionRow, ExperimentRow, OutcomeRow
 from feedback.store import Store, insert_ignoring_duplicates
+
+# Window of decisions made outside any experiment (experiments set their own).
+DEFAULT_ATTRIBUTION_WINDOW_S = 86_400.0
 
 OUTCOME_TYPES = ("click", "conversion", "revenue")
 BINARY_TYPES = ("click", "conversion")
@@ -57,30 +61,66 @@ def validate_outcome(o: Outcome, where: str) -> None:
         raise InvalidArgument(f"{where}.occurred_at is in the future: {o.occurred_at.isoformat()}")
 
 
-def log_outcomes(store: Store, outcomes: Sequence[Outcome]) -> LogResult:
-    """Stores new outcomes in one transaction; returns only after the commit."""
+def log_outcomes(store: Store, outcomes: Sequence[Outcome], *, backfill: bool = False) -> LogResult:
+    """Stores new outcomes in one transaction; returns only after the commit.
+
+    An outcome is flagged late when it occurred, or arrived, after its decision's attribution
+    window closed (learning policies had settled the decision by then). `backfill` (imported
+    history, where decisions and outcomes arrive together long after the fact) judges only when
+    the outcome occurred."""
     for i, o in enumerate(outcomes):
         validate_outcome(o, f"outcomes[{i}]")
     unique = {o.event_id: o for o in reversed(outcomes)}  # first occurrence wins
     now = datetime.now(UTC)
-    rows = [
-        {
-            "event_id": o.event_id,
-            "decision_id": o.decision_id,
-            "type": o.type,
-            "value": float(o.value),
-            "occurred_at": o.occurred_at,
-            "received_at": now,
-        }
-        for o in unique.values()
-    ]
     accepted = 0
     stmt = insert_ignoring_duplicates(store.dialect, OutcomeRow, "event_id")
     with store.transaction() as session:
+        deadlines = _attribution_deadlines(session, {o.decision_id for o in unique.values()})
+        rows = [
+            {
+                "event_id": o.event_id,
+                "decision_id": o.decision_id,
+                "type": o.type,
+                "value": float(o.value),
+                "occurred_at": o.occurred_at,
+                "received_at": now,
+                "late": o.decision_id in deadlines
+                and (
+                    o.occurred_at > deadlines[o.decision_id]
+                    or (not backfill and now > deadlines[o.decision_id])
+                ),
+            }
+            for o in unique.values()
+        ]
         for start in range(0, len(rows), CHUNK):
             result = session.execute(stmt.values(rows[start : start + CHUNK]))
             accepted += len(result.all())
     return LogResult(accepted=accepted, duplicates=len(outcomes) - accepted)
+
+
+def _attribution_deadlines(session: Session, decision_ids: set[str]) -> dict[str, datetime]:
+    """When each known decision's attribution window closes (its experiment's window, else the
+    default). Outcomes for decisions not stored (yet) are not late: the decision log is
+    asynchronous and imported outcomes may come first."""
+    deadlines: dict[str, datetime] = {}
+    ids = sorted(decision_ids)
+    for start in range(0, len(ids), CHUNK):
+        stmt = (
+            select(
+                DecisionRow.decision_id, DecisionRow.created_at, ExperimentRow.attribution_window_s
+            )
+            .outerjoin(ExperimentRow, ExperimentRow.name == DecisionRow.experiment)
+            .where(DecisionRow.decision_id.in_(ids[start : start + CHUNK]))
+        )
+        for decision_id, created_at, window in session.execute(stmt):
+            seconds = DEFAULT_ATTRIBUTION_WINDOW_S if window is None else window
+            deadlines[decision_id] = created_at + timedelta(seconds=seconds)
+    return deadlines
+
+
+def count_late(store: Store) -> int:
+    with store.transaction() as session:
+        return session.scalar(select(func.count()).where(OutcomeRow.late.is_(True))) or 0
 
 
 def count_outcomes(store: Store, *, after_seq: int = 0) -> int:

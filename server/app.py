@@ -83,7 +83,11 @@ def service_tokens(settings: Settings) -> dict[str, str]:
     scoring, inference and feedback only when a token is configured for them."""
     admin = settings.admin_token.get_secret_value()
     # Changing an experiment changes who gets what: an admin call. Reading reports is open.
-    tokens = {ADMIN: admin, f"{EXPERIMENTS}/SaveExperiment": admin}
+    tokens = {
+        ADMIN: admin,
+        f"{EXPERIMENTS}/SaveExperiment": admin,
+        f"{EXPERIMENTS}/SetExperimentStatus": admin,
+    }
     scoring = settings.scoring_token.get_secret_value()
     if scoring:
         tokens[SCORING] = tokens[INFERENCE] = scoring

@@ -26,13 +26,29 @@ def bucket(salt: str, unit_id: str) -> float:
     return (fnv1a32(str(fnv1a32(salt + unit_id))) % 10000) / 10000
 
 
-def choose_variant(salt: str, unit_id: str, weights: Sequence[float]) -> int:
-    """Index of the variant whose cumulative weight range holds the unit's bucket."""
+def bucket_v1(seed: str, unit_id: str) -> float:
+    """GrowthBook hash v1: fnv1a32(unit id + seed) % 1000 / 1000 (used for namespaces)."""
+    return (fnv1a32(unit_id + seed) % 1000) / 1000
+
+
+def in_namespace(unit_id: str, namespace: str, start: float, end: float) -> bool:
+    """GrowthBook's inNamespace: hash v1 of ("__" + namespace, unit id) in [start, end)."""
+    return start <= bucket_v1("__" + namespace, unit_id) < end
+
+
+def choose_variant(
+    salt: str, unit_id: str, weights: Sequence[float], coverage: float = 1.0
+) -> int | None:
+    """Index of the variant whose range holds the unit's bucket; None when coverage < 1 leaves
+    the unit out. Ranges are GrowthBook's: [start, start + coverage * share) where the starts
+    are the cumulative shares, so changing coverage never moves a unit between variants."""
     total = float(sum(weights))
-    point = bucket(salt, unit_id) * total
-    acc = 0.0
+    point = bucket(salt, unit_id)
+    start = 0.0
     for i, w in enumerate(weights):
-        acc += w
-        if point < acc:
+        share = w / total
+        if start <= point < start + coverage * share:
             return i
-    return len(weights) - 1
+        start += share
+    # Rounding can leave the very top of [0, 1) outside the last range at full coverage.
+    return len(weights) - 1 if coverage >= 1.0 else None

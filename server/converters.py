@@ -57,6 +57,7 @@ def score_response(result: ScoreResult) -> scoring_pb2.ScoreResponse:
             no_campaign=result.campaign_id is None,
             propensity=result.propensity,
             no_campaign_propensity=result.no_campaign_propensity,
+            propensity_method=result.propensity_method,
             experiment=result.experiment,
             variant=result.variant,
             policy=result.policy,

@@ -5,14 +5,26 @@ from __future__ import annotations
 import json
 
 import grpc
+import numpy as np
 
-from common.errors import InvalidArgument
+from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from feedback.ab_report import METRICS, ExperimentReport, experiment_report
-from feedback.experiments import Experiment, Variant, get_experiment, save_experiment
+from feedback.experiments import (
+    DEFAULT_ATTRIBUTION_WINDOW_S,
+    Condition,
+    Experiment,
+    Namespace,
+    Variant,
+    get_experiment,
+    list_experiments,
+    save_experiment,
+    set_status,
+)
+from feedback.policy_state import PolicyState, get_policy_state
 from feedback.store import Store
 from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
 from server.errors import grpc_errors
-from server.policy import build_policy
+from server.policy import ThompsonSampling, build_policy
 
 
 def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport:
@@ -48,7 +60,7 @@ def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport
 
 
 def definition_message(experiment: Experiment) -> experiments_pb2.ExperimentDefinition:
-    return experiments_pb2.ExperimentDefinition(
+    msg = experiments_pb2.ExperimentDefinition(
         name=experiment.name,
         salt=experiment.salt,
         variants=[
@@ -57,7 +69,25 @@ def definition_message(experiment: Experiment) -> experiments_pb2.ExperimentDefi
             )
             for v in experiment.variants
         ],
+        status=experiment.status,
+        attribution_window_s=experiment.attribution_window_s,
+        default_reward=experiment.default_reward,
+        coverage=experiment.coverage,
+        eligibility=[
+            experiments_pb2.Condition(feature=c.feature, op=c.op, value_json=json.dumps(c.value))
+            for c in experiment.eligibility
+        ],
+        release=experiment.release,
     )
+    if experiment.namespace is not None:
+        msg.namespace.CopyFrom(
+            experiments_pb2.Namespace(
+                name=experiment.namespace.name,
+                start=experiment.namespace.start,
+                end=experiment.namespace.end,
+            )
+        )
+    return msg
 
 
 def experiment_from(msg: experiments_pb2.ExperimentDefinition) -> Experiment:
@@ -77,7 +107,66 @@ def experiment_from(msg: experiments_pb2.ExperimentDefinition) -> Experiment:
         except InvalidArgument as exc:
             raise InvalidArgument(f"experiment.variants[{i}]: {exc.message}") from exc
         variants.append(Variant(v.name, v.weight, policy))
-    return Experiment(msg.name, msg.salt or msg.name, tuple(variants))
+    conditions = []
+    for i, c in enumerate(msg.eligibility):
+        try:
+            value = json.loads(c.value_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(
+                f"experiment.eligibility[{i}].value_json is not JSON: {c.value_json!r}"
+            ) from exc
+        conditions.append(Condition(c.feature, c.op, value))
+    return Experiment(
+        name=msg.name,
+        salt=msg.salt or msg.name,
+        variants=tuple(variants),
+        status=msg.status or "running",
+        attribution_window_s=msg.attribution_window_s or DEFAULT_ATTRIBUTION_WINDOW_S,
+        default_reward=msg.default_reward,
+        coverage=msg.coverage or 1.0,
+        namespace=Namespace(msg.namespace.name, msg.namespace.start, msg.namespace.end)
+        if msg.HasField("namespace")
+        else None,
+        eligibility=tuple(conditions),
+        release=msg.release,
+    )
+
+
+def policy_state_message(
+    experiment: Experiment, variant: str, state: PolicyState | None
+) -> experiments_pb2.PolicyStateResponse:
+    names = [v.name for v in experiment.variants]
+    if variant not in names:
+        raise NotFound(f"experiment {experiment.name!r} has no variant {variant!r} (has {names})")
+    policy = build_policy(experiment.variants[names.index(variant)].policy)
+    if not policy.stateful:
+        raise FailedPrecondition(
+            f"variant {variant!r} of {experiment.name!r} runs {policy.name!r}, which learns nothing"
+        )
+    msg = experiments_pb2.PolicyStateResponse(
+        experiment=experiment.name, variant=variant, policy=policy.name
+    )
+    if state is None:
+        return msg
+    msg.settled_through.FromDatetime(state.settled_through)
+    msg.decisions, msg.rewards, msg.updates = state.decisions, state.rewards, state.updates
+    for arm, stats in sorted(state.state.get("arms", {}).items()):
+        if isinstance(policy, ThompsonSampling):
+            s, f = stats
+            mean = (policy.prior_alpha + s) / (policy.prior_alpha + policy.prior_beta + s + f)
+            msg.arms.add(
+                arm=arm, successes=s, failures=f, posterior_mean=mean, observations=int(s + f)
+            )
+        else:
+            a = np.asarray(stats["A"])
+            theta = np.linalg.solve(a, np.asarray(stats["b"]))
+            # A = I + sum x x' with x[0] = 1: its first row is e0 + the sum of the contexts.
+            sums = a[0].copy()
+            sums[0] -= 1.0
+            n = round(float(sums[0]))
+            mean_x = sums / max(n, 1)
+            msg.arms.add(arm=arm, posterior_mean=float(theta @ mean_x), observations=n)
+    return msg
 
 
 class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
@@ -97,6 +186,30 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         self, request: experiments_pb2.GetExperimentRequest, context: grpc.ServicerContext
     ) -> experiments_pb2.ExperimentDefinition:
         return definition_message(get_experiment(self._store, request.name))
+
+    @grpc_errors
+    def ListExperiments(
+        self, request: experiments_pb2.ListExperimentsRequest, context: grpc.ServicerContext
+    ) -> experiments_pb2.ListExperimentsResponse:
+        return experiments_pb2.ListExperimentsResponse(
+            experiments=[definition_message(e) for e in list_experiments(self._store)]
+        )
+
+    @grpc_errors
+    def SetExperimentStatus(
+        self, request: experiments_pb2.SetExperimentStatusRequest, context: grpc.ServicerContext
+    ) -> experiments_pb2.ExperimentDefinition:
+        return definition_message(
+            set_status(self._store, request.name, request.status, request.release or None)
+        )
+
+    @grpc_errors
+    def GetPolicyState(
+        self, request: experiments_pb2.GetPolicyStateRequest, context: grpc.ServicerContext
+    ) -> experiments_pb2.PolicyStateResponse:
+        experiment = get_experiment(self._store, request.experiment)
+        state = get_policy_state(self._store, request.experiment, request.variant)
+        return policy_state_message(experiment, request.variant, state)
 
     @grpc_errors
     def GetReport(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +16,13 @@ from common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord
 from feedback.experiments import Experiment, get_experiment
+from feedback.policy_state import get_policy_state
 from feedback.store import Store
-from server.assignment import choose_variant
 from server.decision_log import DecisionLog
 from server.features import ScoreItem, build_feeds, validate_item
 from server.metrics import ServerMetrics
 from server.model import LoadedModel
-from server.policy import Policy, build_policy, sample
+from server.policy import Context, Policy, build_policy, sample
 from server.registry_client import ModelManager
 from server.shadow import ShadowJob, ShadowScorer
 
@@ -48,6 +49,16 @@ class ScoreResult:
     policy: str
     model_version: str
     decided_at: datetime
+    propensity_method: str = "exact"
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    experiment: str  # "" when the unit is not in the experiment (then variant is "" too)
+    variant: str
+    policy: Policy
+    # Where the policy's learned state lives: (experiment, variant), or None.
+    state_key: tuple[str, str] | None
 
 
 class Experiments:
@@ -58,7 +69,7 @@ class Experiments:
         self._cache: dict[str, tuple[float, Experiment, list[Policy]]] = {}
         self._lock = threading.Lock()
 
-    def assign(self, name: str, unit_id: str) -> tuple[str, Policy]:
+    def assign(self, name: str, unit_id: str, user_features: Mapping[str, Any]) -> Assignment:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(name)
@@ -74,8 +85,35 @@ class Experiments:
             with self._lock:
                 self._cache[name] = hit
         _, experiment, policies = hit
-        i = choose_variant(experiment.salt, unit_id, [v.weight for v in experiment.variants])
-        return experiment.variants[i].name, policies[i]
+        i = experiment.assign(unit_id, user_features)
+        if i is None:  # stopped, not eligible, outside the namespace or coverage
+            return Assignment("", "", policies[experiment.fallback], None)
+        variant = experiment.variants[i].name
+        key = (experiment.name, variant) if policies[i].stateful else None
+        return Assignment(experiment.name, variant, policies[i], key)
+
+
+class PolicyStates:
+    """Learning policies' state as the store holds it, re-read at most every `refresh_s`: every
+    replica scores with the same posteriors, at most one refresh behind."""
+
+    def __init__(self, store: Store, refresh_s: float) -> None:
+        self._store = store
+        self._refresh_s = refresh_s
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], policy: Policy) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] >= now:
+            return hit[1]
+        row = get_policy_state(self._store, *key)
+        prepared = policy.prepare(row.state if row is not None else policy.initial_state())
+        with self._lock:
+            self._cache[key] = (now + self._refresh_s, prepared)
+        return prepared
 
 
 class Scorer:
@@ -93,6 +131,7 @@ class Scorer:
         self._models = models
         self._decisions = decisions
         self._experiments = Experiments(store)
+        self._states = PolicyStates(store, settings.policy_state_refresh_s)
         self._settings = settings
         self._default_policy = build_policy({"type": settings.policy, "epsilon": settings.epsilon})
 
@@ -123,14 +162,14 @@ class Scorer:
         self._decisions.submit(records)
         return [r for r in results if r is not None]
 
-    def _assign(self, item: ScoreItem) -> tuple[str, Policy]:
-        """(variant, policy) for the item: its experiment's, or the default policy's."""
+    def _assign(self, item: ScoreItem) -> Assignment:
+        """The item's experiment variant and policy, or the default policy."""
         if item.experiment:
-            return self._experiments.assign(item.experiment, item.unit_id)
-        return "", self._default_policy
+            return self._experiments.assign(item.experiment, item.unit_id, item.user_features)
+        return Assignment("", "", self._default_policy, None)
 
     def _score_group(
-        self, group: list[tuple[ScoreItem, tuple[str, Policy]]], model: LoadedModel
+        self, group: list[tuple[ScoreItem, Assignment]], model: LoadedModel
     ) -> list[tuple[ScoreResult, DecisionRecord]]:
         began = time.perf_counter()
         feeds = build_feeds([item for item, _ in group], model)
@@ -138,15 +177,22 @@ class Scorer:
         if self._metrics is not None:
             self._metrics.model_seconds.labels(model.version).observe(time.perf_counter() - began)
             self._metrics.pairs.labels(model.version).inc(len(next(iter(feeds.values()))))
-        objective = self._settings.objective
-        if objective not in model.targets:
-            objective = model.targets[0]
+        default_objective = self._settings.objective
+        if default_objective not in model.targets:
+            default_objective = model.targets[0]
         out = []
         start = 0
-        for item, (variant, policy) in group:
+        for item, assignment in group:
             stop = start + len(item.candidates)
             rows = {t: (p[start:stop], u[start:stop]) for t, (p, u) in predictions.items()}
-            out.append(self._decide(item, variant, policy, model, rows, objective))
+            objective = assignment.policy.objective or default_objective
+            if objective not in rows:
+                raise FailedPrecondition(
+                    f"experiment {item.experiment!r} variant {assignment.variant!r}: objective "
+                    f"{objective!r} is not a target of model version {model.version} "
+                    f"(targets {list(model.targets)})"
+                )
+            out.append(self._decide(item, assignment, model, rows, objective))
             if self._metrics is not None:
                 self._metrics.decisions.labels(out[-1][0].policy, model.version).inc()
             start = stop
@@ -180,16 +226,32 @@ class Scorer:
     def _decide(
         self,
         item: ScoreItem,
-        variant: str,
-        policy: Policy,
+        assignment: Assignment,
         model: LoadedModel,
         rows: dict[str, tuple[np.ndarray, np.ndarray]],
         objective: str,
     ) -> tuple[ScoreResult, DecisionRecord]:
+        policy = assignment.policy
         ids = [c.campaign_id for c in item.candidates]
-        probs = policy.probabilities(rows[objective][1].astype(np.float64), ids)
+        treated, uplift = (a.astype(np.float64) for a in rows[objective])
+        control = float(treated[0] - uplift[0]) if len(ids) else 0.0
+        state = (
+            self._states.get(assignment.state_key, policy)
+            if assignment.state_key is not None
+            else None
+        )
         decision = uuid.uuid4()
-        chosen = sample(probs, np.random.default_rng(decision.int))
+        rng = np.random.default_rng(decision.int)
+        absolute = policy.mode == "absolute"
+        probs = policy.probabilities(
+            treated if absolute else uplift,
+            ids,
+            baseline=control if absolute else 0.0,
+            context=Context(absolute=np.append(treated, control), user_features=item.user_features),
+            state=state,
+            rng=rng,
+        )
+        chosen = sample(probs, rng)
         no_campaign = chosen == len(ids)
         candidates = [
             CandidateResult(
@@ -207,11 +269,12 @@ class Scorer:
             campaign_id=None if no_campaign else ids[chosen],
             propensity=float(probs[chosen]),
             no_campaign_propensity=float(probs[-1]),
-            experiment=item.experiment,
-            variant=variant,
+            experiment=assignment.experiment,
+            variant=assignment.variant,
             policy=policy.name,
             model_version=model.version,
             decided_at=now,
+            propensity_method=policy.propensity_method,
         )
         chosen_features = (
             dict(model.control)
@@ -221,12 +284,13 @@ class Scorer:
         record = DecisionRecord(
             decision_id=result.decision_id,
             unit_id=item.unit_id,
-            experiment=item.experiment,
-            variant=variant,
+            experiment=assignment.experiment,
+            variant=assignment.variant,
             policy=policy.name,
             model_version=model.version,
             campaign_id=result.campaign_id,
             propensity=result.propensity,
+            propensity_method=policy.propensity_method,
             user_features=dict(item.user_features),
             candidates=[
                 {

@@ -22,31 +22,48 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protos/campaignlift/v1/experiments.proto\x12\x0f\x63\x61mpaignlift.v1\"&\n\x10GetReportRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\"\x90\x02\n\x0cMetricResult\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x10\n\x08\x63ompared\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x62solute\x18\x04 \x01(\x01\x12\x17\n\x0f\x61\x62solute_ci_low\x18\x05 \x01(\x01\x12\x18\n\x10\x61\x62solute_ci_high\x18\x06 \x01(\x01\x12\x12\n\nabsolute_p\x18\x07 \x01(\x01\x12\x10\n\x08relative\x18\x08 \x01(\x01\x12\x17\n\x0frelative_ci_low\x18\t \x01(\x01\x12\x18\n\x10relative_ci_high\x18\n \x01(\x01\x12\x12\n\nrelative_p\x18\x0b \x01(\x01\x12\x1e\n\x16\x63hance_to_beat_control\x18\x0c \x01(\x01\"\x7f\n\rVariantResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12.\n\x07metrics\x18\x05 \x03(\x0b\x32\x1d.campaignlift.v1.MetricResult\"\x9f\x01\n\x10\x45xperimentReport\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x02 \x01(\t\x12\x30\n\x08variants\x18\x03 \x03(\x0b\x32\x1e.campaignlift.v1.VariantResult\x12\x10\n\x08srm_chi2\x18\x04 \x01(\x01\x12\r\n\x05srm_p\x18\x05 \x01(\x01\x12\x13\n\x0bsrm_warning\x18\x06 \x01(\x08\"F\n\x11VariantDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\"h\n\x14\x45xperimentDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04salt\x18\x02 \x01(\t\x12\x34\n\x08variants\x18\x03 \x03(\x0b\x32\".campaignlift.v1.VariantDefinition\"R\n\x15SaveExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.campaignlift.v1.ExperimentDefinition\"$\n\x14GetExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xa6\x02\n\x11\x45xperimentService\x12_\n\x0eSaveExperiment\x12&.campaignlift.v1.SaveExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12]\n\rGetExperiment\x12%.campaignlift.v1.GetExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12Q\n\tGetReport\x12!.campaignlift.v1.GetReportRequest\x1a!.campaignlift.v1.ExperimentReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protos/campaignlift/v1/experiments.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n\x10GetReportRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\"\x90\x02\n\x0cMetricResult\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x10\n\x08\x63ompared\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x62solute\x18\x04 \x01(\x01\x12\x17\n\x0f\x61\x62solute_ci_low\x18\x05 \x01(\x01\x12\x18\n\x10\x61\x62solute_ci_high\x18\x06 \x01(\x01\x12\x12\n\nabsolute_p\x18\x07 \x01(\x01\x12\x10\n\x08relative\x18\x08 \x01(\x01\x12\x17\n\x0frelative_ci_low\x18\t \x01(\x01\x12\x18\n\x10relative_ci_high\x18\n \x01(\x01\x12\x12\n\nrelative_p\x18\x0b \x01(\x01\x12\x1e\n\x16\x63hance_to_beat_control\x18\x0c \x01(\x01\"\x7f\n\rVariantResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12.\n\x07metrics\x18\x05 \x03(\x0b\x32\x1d.campaignlift.v1.MetricResult\"\x9f\x01\n\x10\x45xperimentReport\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x02 \x01(\t\x12\x30\n\x08variants\x18\x03 \x03(\x0b\x32\x1e.campaignlift.v1.VariantResult\x12\x10\n\x08srm_chi2\x18\x04 \x01(\x01\x12\r\n\x05srm_p\x18\x05 \x01(\x01\x12\x13\n\x0bsrm_warning\x18\x06 \x01(\x08\"F\n\x11VariantDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\"5\n\tNamespace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\"<\n\tCondition\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"\xb1\x02\n\x14\x45xperimentDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04salt\x18\x02 \x01(\t\x12\x34\n\x08variants\x18\x03 \x03(\x0b\x32\".campaignlift.v1.VariantDefinition\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x1c\n\x14\x61ttribution_window_s\x18\x05 \x01(\x01\x12\x16\n\x0e\x64\x65\x66\x61ult_reward\x18\x06 \x01(\x01\x12\x10\n\x08\x63overage\x18\x07 \x01(\x01\x12-\n\tnamespace\x18\x08 \x01(\x0b\x32\x1a.campaignlift.v1.Namespace\x12/\n\x0b\x65ligibility\x18\t \x03(\x0b\x32\x1a.campaignlift.v1.Condition\x12\x0f\n\x07release\x18\n \x01(\t\"\x18\n\x16ListExperimentsRequest\"U\n\x17ListExperimentsResponse\x12:\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32%.campaignlift.v1.ExperimentDefinition\"K\n\x1aSetExperimentStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07release\x18\x03 \x01(\t\"<\n\x15GetPolicyStateRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\"j\n\x08\x41rmState\x12\x0b\n\x03\x61rm\x18\x01 \x01(\t\x12\x11\n\tsuccesses\x18\x02 \x01(\x01\x12\x10\n\x08\x66\x61ilures\x18\x03 \x01(\x01\x12\x16\n\x0eposterior_mean\x18\x04 \x01(\x01\x12\x14\n\x0cobservations\x18\x05 \x01(\x03\"\xdd\x01\n\x13PolicyStateResponse\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x33\n\x0fsettled_through\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdecisions\x18\x05 \x01(\x03\x12\x0f\n\x07rewards\x18\x06 \x01(\x01\x12\x0f\n\x07updates\x18\x07 \x01(\x03\x12\'\n\x04\x61rms\x18\x08 \x03(\x0b\x32\x19.campaignlift.v1.ArmState\"R\n\x15SaveExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.campaignlift.v1.ExperimentDefinition\"$\n\x14GetExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xd7\x04\n\x11\x45xperimentService\x12_\n\x0eSaveExperiment\x12&.campaignlift.v1.SaveExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12]\n\rGetExperiment\x12%.campaignlift.v1.GetExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12\x64\n\x0fListExperiments\x12\'.campaignlift.v1.ListExperimentsRequest\x1a(.campaignlift.v1.ListExperimentsResponse\x12i\n\x13SetExperimentStatus\x12+.campaignlift.v1.SetExperimentStatusRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12^\n\x0eGetPolicyState\x12&.campaignlift.v1.GetPolicyStateRequest\x1a$.campaignlift.v1.PolicyStateResponse\x12Q\n\tGetReport\x12!.campaignlift.v1.GetReportRequest\x1a!.campaignlift.v1.ExperimentReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.campaignlift.v1.experiments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETREPORTREQUEST']._serialized_start=61
-  _globals['_GETREPORTREQUEST']._serialized_end=99
-  _globals['_METRICRESULT']._serialized_start=102
-  _globals['_METRICRESULT']._serialized_end=374
-  _globals['_VARIANTRESULT']._serialized_start=376
-  _globals['_VARIANTRESULT']._serialized_end=503
-  _globals['_EXPERIMENTREPORT']._serialized_start=506
-  _globals['_EXPERIMENTREPORT']._serialized_end=665
-  _globals['_VARIANTDEFINITION']._serialized_start=667
-  _globals['_VARIANTDEFINITION']._serialized_end=737
-  _globals['_EXPERIMENTDEFINITION']._serialized_start=739
-  _globals['_EXPERIMENTDEFINITION']._serialized_end=843
-  _globals['_SAVEEXPERIMENTREQUEST']._serialized_start=845
-  _globals['_SAVEEXPERIMENTREQUEST']._serialized_end=927
-  _globals['_GETEXPERIMENTREQUEST']._serialized_start=929
-  _globals['_GETEXPERIMENTREQUEST']._serialized_end=965
-  _globals['_EXPERIMENTSERVICE']._serialized_start=968
-  _globals['_EXPERIMENTSERVICE']._serialized_end=1262
+  _globals['_GETREPORTREQUEST']._serialized_start=94
+  _globals['_GETREPORTREQUEST']._serialized_end=132
+  _globals['_METRICRESULT']._serialized_start=135
+  _globals['_METRICRESULT']._serialized_end=407
+  _globals['_VARIANTRESULT']._serialized_start=409
+  _globals['_VARIANTRESULT']._serialized_end=536
+  _globals['_EXPERIMENTREPORT']._serialized_start=539
+  _globals['_EXPERIMENTREPORT']._serialized_end=698
+  _globals['_VARIANTDEFINITION']._serialized_start=700
+  _globals['_VARIANTDEFINITION']._serialized_end=770
+  _globals['_NAMESPACE']._serialized_start=772
+  _globals['_NAMESPACE']._serialized_end=825
+  _globals['_CONDITION']._serialized_start=827
+  _globals['_CONDITION']._serialized_end=887
+  _globals['_EXPERIMENTDEFINITION']._serialized_start=890
+  _globals['_EXPERIMENTDEFINITION']._serialized_end=1195
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=1197
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=1221
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=1223
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=1308
+  _globals['_SETEXPERIMENTSTATUSREQUEST']._serialized_start=1310
+  _globals['_SETEXPERIMENTSTATUSREQUEST']._serialized_end=1385
+  _globals['_GETPOLICYSTATEREQUEST']._serialized_start=1387
+  _globals['_GETPOLICYSTATEREQUEST']._serialized_end=1447
+  _globals['_ARMSTATE']._serialized_start=1449
+  _globals['_ARMSTATE']._serialized_end=1555
+  _globals['_POLICYSTATERESPONSE']._serialized_start=1558
+  _globals['_POLICYSTATERESPONSE']._serialized_end=1779
+  _globals['_SAVEEXPERIMENTREQUEST']._serialized_start=1781
+  _globals['_SAVEEXPERIMENTREQUEST']._serialized_end=1863
+  _globals['_GETEXPERIMENTREQUEST']._serialized_start=1865
+  _globals['_GETEXPERIMENTREQUEST']._serialized_end=1901
+  _globals['_EXPERIMENTSERVICE']._serialized_start=1904
+  _globals['_EXPERIMENTSERVICE']._serialized_end=2503
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -80,15 +83,111 @@ class VariantDefinition(_message.Message):
     policy_json: str
     def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ..., policy_json: _Optional[str] = ...) -> None: ...
 
+class Namespace(_message.Message):
+    __slots__ = ("name", "start", "end")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    start: float
+    end: float
+    def __init__(self, name: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ...) -> None: ...
+
+class Condition(_message.Message):
+    __slots__ = ("feature", "op", "value_json")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    op: str
+    value_json: str
+    def __init__(self, feature: _Optional[str] = ..., op: _Optional[str] = ..., value_json: _Optional[str] = ...) -> None: ...
+
 class ExperimentDefinition(_message.Message):
-    __slots__ = ("name", "salt", "variants")
+    __slots__ = ("name", "salt", "variants", "status", "attribution_window_s", "default_reward", "coverage", "namespace", "eligibility", "release")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_REWARD_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBILITY_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
     name: str
     salt: str
     variants: _containers.RepeatedCompositeFieldContainer[VariantDefinition]
-    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantDefinition, _Mapping]]] = ...) -> None: ...
+    status: str
+    attribution_window_s: float
+    default_reward: float
+    coverage: float
+    namespace: Namespace
+    eligibility: _containers.RepeatedCompositeFieldContainer[Condition]
+    release: str
+    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantDefinition, _Mapping]]] = ..., status: _Optional[str] = ..., attribution_window_s: _Optional[float] = ..., default_reward: _Optional[float] = ..., coverage: _Optional[float] = ..., namespace: _Optional[_Union[Namespace, _Mapping]] = ..., eligibility: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., release: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ("experiments",)
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[ExperimentDefinition]
+    def __init__(self, experiments: _Optional[_Iterable[_Union[ExperimentDefinition, _Mapping]]] = ...) -> None: ...
+
+class SetExperimentStatusRequest(_message.Message):
+    __slots__ = ("name", "status", "release")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    status: str
+    release: str
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., release: _Optional[str] = ...) -> None: ...
+
+class GetPolicyStateRequest(_message.Message):
+    __slots__ = ("experiment", "variant")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    experiment: str
+    variant: str
+    def __init__(self, experiment: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class ArmState(_message.Message):
+    __slots__ = ("arm", "successes", "failures", "posterior_mean", "observations")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    successes: float
+    failures: float
+    posterior_mean: float
+    observations: int
+    def __init__(self, arm: _Optional[str] = ..., successes: _Optional[float] = ..., failures: _Optional[float] = ..., posterior_mean: _Optional[float] = ..., observations: _Optional[int] = ...) -> None: ...
+
+class PolicyStateResponse(_message.Message):
+    __slots__ = ("experiment", "variant", "policy", "settled_through", "decisions", "rewards", "updates", "arms")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_THROUGH_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    REWARDS_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    experiment: str
+    variant: str
+    policy: str
+    settled_through: _timestamp_pb2.Timestamp
+    decisions: int
+    rewards: float
+    updates: int
+    arms: _containers.RepeatedCompositeFieldContainer[ArmState]
+    def __init__(self, experiment: _Optional[str] = ..., variant: _Optional[str] = ..., policy: _Optional[str] = ..., settled_through: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions: _Optional[int] = ..., rewards: _Optional[float] = ..., updates: _Optional[int] = ..., arms: _Optional[_Iterable[_Union[ArmState, _Mapping]]] = ...) -> None: ...
 
 class SaveExperimentRequest(_message.Message):
     __slots__ = ("experiment",)

@@ -46,6 +46,21 @@ class ExperimentServiceStub(object):
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetExperimentRequest.SerializeToString,
                 response_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
                 _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/campaignlift.v1.ExperimentService/ListExperiments',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
+        self.SetExperimentStatus = channel.unary_unary(
+                '/campaignlift.v1.ExperimentService/SetExperimentStatus',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.SetExperimentStatusRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+                _registered_method=True)
+        self.GetPolicyState = channel.unary_unary(
+                '/campaignlift.v1.ExperimentService/GetPolicyState',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetPolicyStateRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.PolicyStateResponse.FromString,
+                _registered_method=True)
         self.GetReport = channel.unary_unary(
                 '/campaignlift.v1.ExperimentService/GetReport',
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetReportRequest.SerializeToString,
@@ -73,6 +88,27 @@ class ExperimentServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExperiments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetExperimentStatus(self, request, context):
+        """Stops an experiment (everyone then gets the released variant's policy, outside the
+        experiment) or starts it again. Needs the admin token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicyState(self, request, context):
+        """What a learning variant has learned, as the store holds it for every replica.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetReport(self, request, context):
         """Per variant: units, decisions, rates and revenue per unit, each against control (Welch
         t-test on absolute and relative lift, flat-prior chance to beat control), and the
@@ -94,6 +130,21 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.GetExperiment,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetExperimentRequest.FromString,
                     response_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ListExperimentsResponse.SerializeToString,
+            ),
+            'SetExperimentStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExperimentStatus,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.SetExperimentStatusRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.SerializeToString,
+            ),
+            'GetPolicyState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicyState,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetPolicyStateRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_experiments__pb2.PolicyStateResponse.SerializeToString,
             ),
             'GetReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReport,
@@ -157,6 +208,87 @@ class ExperimentService(object):
             '/campaignlift.v1.ExperimentService/GetExperiment',
             protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetExperimentRequest.SerializeToString,
             protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ExperimentService/ListExperiments',
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ListExperimentsRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ListExperimentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExperimentStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ExperimentService/SetExperimentStatus',
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.SetExperimentStatusRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.ExperimentDefinition.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicyState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.ExperimentService/GetPolicyState',
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.GetPolicyStateRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_experiments__pb2.PolicyStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

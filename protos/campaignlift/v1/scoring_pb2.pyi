@@ -73,7 +73,7 @@ class CandidateScore(_message.Message):
     def __init__(self, campaign_id: _Optional[str] = ..., probability: _Optional[_Mapping[str, float]] = ..., uplift: _Optional[_Mapping[str, float]] = ..., propensity: _Optional[float] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "campaign_id", "no_campaign", "propensity", "experiment", "variant", "policy", "model_version", "decided_at", "no_campaign_propensity")
+    __slots__ = ("decision_id", "campaign_id", "no_campaign", "propensity", "experiment", "variant", "policy", "model_version", "decided_at", "no_campaign_propensity", "propensity_method")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NO_CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class Decision(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
     NO_CAMPAIGN_PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_METHOD_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     campaign_id: str
     no_campaign: bool
@@ -94,7 +95,8 @@ class Decision(_message.Message):
     model_version: str
     decided_at: _timestamp_pb2.Timestamp
     no_campaign_propensity: float
-    def __init__(self, decision_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., no_campaign: bool = ..., propensity: _Optional[float] = ..., experiment: _Optional[str] = ..., variant: _Optional[str] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., no_campaign_propensity: _Optional[float] = ...) -> None: ...
+    propensity_method: str
+    def __init__(self, decision_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., no_campaign: bool = ..., propensity: _Optional[float] = ..., experiment: _Optional[str] = ..., variant: _Optional[str] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., no_campaign_propensity: _Optional[float] = ..., propensity_method: _Optional[str] = ...) -> None: ...
 
 class ScoreResponse(_message.Message):
     __slots__ = ("scores", "decision")
