@@ -45,6 +45,8 @@ class Decision:
     variant: str
     policy: str
     model_version: str
+    # "exact" or "monte_carlo:<draws>" (Thompson sampling's estimated choice probabilities).
+    propensity_method: str = "exact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ def _result(msg: scoring_pb2.ScoreResponse) -> ScoreResult:
             variant=d.variant,
             policy=d.policy,
             model_version=d.model_version,
+            propensity_method=d.propensity_method,
         ),
     )
 

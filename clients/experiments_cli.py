@@ -90,12 +90,57 @@ def _show(definition: Any, as_json: bool) -> None:
         print(json.dumps(data, indent=2, sort_keys=True))
         return
     total = sum(v["weight"] for v in data["variants"]) or 1.0
-    t = Table(title=f"experiment {data['name']} (salt {data['salt']!r})")
+    t = Table(title=f"experiment {data['name']} ({data['status']}, salt {data['salt']!r})")
     for col in ("variant", "weight", "share", "policy"):
         t.add_column(col)
     for v in data["variants"]:
         t.add_row(v["name"], f"{v['weight']:g}", f"{v['weight'] / total:.1%}", v["policy_json"])
     console.print(t)
+    ns = data.get("namespace")
+    who = [f"coverage {data['coverage']:.0%}"]
+    if ns:
+        who.append(f"namespace {ns['name']} [{ns.get('start', 0):g}, {ns['end']:g})")
+    who += [f"{c['feature']} {c['op']} {c['value_json']}" for c in data["eligibility"]]
+    console.print("units: " + "; ".join(who))
+    fallback = data["release"] or data["variants"][0]["name"]
+    console.print(
+        f"attribution window {data['attribution_window_s']:g} s, default reward "
+        f"{data['default_reward']:g}; outside the experiment: {fallback}'s policy"
+    )
+
+
+def _admin_metadata() -> tuple[tuple[str, str], ...]:
+    token = os.environ.get("CAMPAIGN_LIFT_ADMIN_TOKEN", "")
+    return (("authorization", f"Bearer {token}"),)
+
+
+def _conditions(specs: list[str]) -> list[experiments_pb2.Condition]:
+    conditions = []
+    for spec in specs:
+        parts = spec.split(" ", 2)
+        if len(parts) != 3:
+            console.print(
+                f"[red]error:[/red] --eligible {spec!r} must be 'FEATURE OP VALUE_JSON', "
+                'e.g. \'channel in ["Web", "Phone"]\''
+            )
+            raise typer.Exit(2)
+        conditions.append(
+            experiments_pb2.Condition(feature=parts[0], op=parts[1], value_json=parts[2])
+        )
+    return conditions
+
+
+def _namespace(spec: str) -> experiments_pb2.Namespace | None:
+    if not spec:
+        return None
+    parts = spec.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        return experiments_pb2.Namespace(name=parts[0], start=float(parts[1]), end=float(parts[2]))
+    except ValueError:
+        console.print(f"[red]error:[/red] --namespace {spec!r} must be NAME:START:END")
+        raise typer.Exit(2) from None
 
 
 @experiments_app.command()
@@ -111,10 +156,27 @@ def save(
     salt: Annotated[
         str, typer.Option(help="Hash salt; empty: the name. Keep it to keep units.")
     ] = "",
+    attribution_window: Annotated[
+        float, typer.Option(help="Seconds an outcome counts for its decision; 0: one day.")
+    ] = 0.0,
+    default_reward: Annotated[
+        float, typer.Option(help="Reward of a decision with no outcome in its window.")
+    ] = 0.0,
+    coverage: Annotated[float, typer.Option(help="Share of eligible units included.")] = 1.0,
+    namespace: Annotated[
+        str, typer.Option(help="NAME:START:END, mutually exclusive with overlapping ranges.")
+    ] = "",
+    eligible: Annotated[
+        list[str] | None,
+        typer.Option(help="'FEATURE OP VALUE_JSON' (ops eq ne in not_in lt lte gt gte)."),
+    ] = None,
+    release: Annotated[
+        str, typer.Option(help="Variant for units outside the experiment; empty: the first.")
+    ] = "",
     target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Create an experiment or replace its variants (needs CAMPAIGN_LIFT_ADMIN_TOKEN)."""
+    """Create an experiment or replace its definition (needs CAMPAIGN_LIFT_ADMIN_TOKEN)."""
     variants = []
     for spec in variant:
         parts = spec.split(":", 2)
@@ -131,12 +193,103 @@ def save(
         variants.append(
             experiments_pb2.VariantDefinition(name=parts[0], weight=weight, policy_json=parts[2])
         )
-    request = experiments_pb2.SaveExperimentRequest(
-        experiment=experiments_pb2.ExperimentDefinition(name=name, salt=salt, variants=variants)
+    definition = experiments_pb2.ExperimentDefinition(
+        name=name,
+        salt=salt,
+        variants=variants,
+        attribution_window_s=attribution_window,
+        default_reward=default_reward,
+        coverage=coverage,
+        eligibility=_conditions(eligible or []),
+        release=release,
     )
-    token = os.environ.get("CAMPAIGN_LIFT_ADMIN_TOKEN", "")
-    auth = (("authorization", f"Bearer {token}"),)
-    _show(_rpc(target, "SaveExperiment", request, timeout=30, metadata=auth), as_json)
+    ns = _namespace(namespace)
+    if ns is not None:
+        definition.namespace.CopyFrom(ns)
+    request = experiments_pb2.SaveExperimentRequest(experiment=definition)
+    _show(_rpc(target, "SaveExperiment", request, timeout=30, metadata=_admin_metadata()), as_json)
+
+
+@experiments_app.command("list")
+def list_(
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every experiment with its status and variants."""
+    reply = _rpc(target, "ListExperiments", experiments_pb2.ListExperimentsRequest(), timeout=30)
+    if as_json:
+        data = MessageToDict(reply, preserving_proto_field_name=True)
+        print(json.dumps(data.get("experiments", []), indent=2, sort_keys=True))
+        return
+    t = Table(title="experiments")
+    for col in ("name", "status", "variants", "window (s)"):
+        t.add_column(col)
+    for e in reply.experiments:
+        variants = ", ".join(f"{v.name} ({v.weight:g})" for v in e.variants)
+        t.add_row(e.name, e.status, variants, f"{e.attribution_window_s:g}")
+    console.print(t)
+
+
+@experiments_app.command()
+def stop(
+    name: str,
+    release: Annotated[
+        str, typer.Option(help="Variant everyone gets from now on (e.g. the winner).")
+    ] = "",
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Stop an experiment: everyone gets the released variant's policy, outside the experiment."""
+    request = experiments_pb2.SetExperimentStatusRequest(
+        name=name, status="stopped", release=release
+    )
+    reply = _rpc(target, "SetExperimentStatus", request, timeout=30, metadata=_admin_metadata())
+    _show(reply, as_json)
+
+
+@experiments_app.command()
+def start(
+    name: str,
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a stopped experiment again (same salt: units return to their variants)."""
+    request = experiments_pb2.SetExperimentStatusRequest(name=name, status="running")
+    reply = _rpc(target, "SetExperimentStatus", request, timeout=30, metadata=_admin_metadata())
+    _show(reply, as_json)
+
+
+@experiments_app.command("policy-state")
+def policy_state(
+    name: str,
+    variant: str,
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What a learning variant (thompson, linucb) has learned, shared by every replica."""
+    request = experiments_pb2.GetPolicyStateRequest(experiment=name, variant=variant)
+    reply = _rpc(target, "GetPolicyState", request, timeout=30)
+    data = MessageToDict(
+        reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    t = Table(
+        title=f"{name}/{variant}: {data['policy']}, {data['decisions']} decisions settled "
+        f"through {data.get('settled_through', '-')}"
+    )
+    for col in ("arm", "observations", "successes", "failures", "posterior mean"):
+        t.add_column(col, justify="right")
+    for arm in data["arms"]:
+        t.add_row(
+            arm["arm"].replace("\x1f", " / ") or "(no campaign)",
+            str(arm["observations"]),
+            f"{arm['successes']:g}",
+            f"{arm['failures']:g}",
+            f"{arm['posterior_mean']:.4f}",
+        )
+    console.print(t)
 
 
 @experiments_app.command()

@@ -34,6 +34,7 @@ from server.experiments_servicer import ExperimentServicer
 from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
+from server.policy_updater import PolicyUpdater
 from server.registry_client import ModelManager
 from server.retraining import RetrainRunner
 from server.scoring import Scorer
@@ -60,6 +61,7 @@ class RunningServer:
     decisions: DecisionLog
     shadow: ShadowScorer
     retrain: RetrainRunner
+    policies: PolicyUpdater
     health: health.HealthServicer
     metrics: ServerMetrics
     metrics_port: int | None
@@ -73,6 +75,7 @@ class RunningServer:
         self.shadow.close()
         self.decisions.close()
         self.retrain.join(timeout_s=60)
+        self.policies.close()
         self.metrics.close()
         self.store.dispose()
         log.info("stopped: %d decisions written", self.decisions.written)
@@ -152,6 +155,7 @@ def start(settings: Settings) -> RunningServer:
     metrics.shadow_scored.set_function(lambda: shadow.scored)
     metrics.shadow_dropped.set_function(lambda: shadow.dropped)
     retrain = RetrainRunner(store, settings, models)
+    policies = PolicyUpdater(store, settings)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -170,7 +174,7 @@ def start(settings: Settings) -> RunningServer:
         ScoringServicer(Scorer(models, store, decisions, settings, metrics, shadow)), server
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
-        FeedbackServicer(store, retrain, settings.max_outcomes), server
+        FeedbackServicer(store, retrain, settings.max_outcomes, policies), server
     )
     admin_pb2_grpc.add_ModelAdminServiceServicer_to_server(
         ModelAdminServicer(ModelAdmin(store, settings.objective)), server
@@ -201,6 +205,7 @@ def start(settings: Settings) -> RunningServer:
     except RuntimeError as exc:  # grpcio's way of saying the bind failed
         decisions.close()
         shadow.close()
+        policies.close()
         models.stop()
         raise FailedPrecondition(f"cannot listen on {address}: is the port in use?") from exc
     server.start()
@@ -224,6 +229,7 @@ def start(settings: Settings) -> RunningServer:
         decisions,
         shadow,
         retrain,
+        policies,
         health_servicer,
         metrics,
         metrics_port,

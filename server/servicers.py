@@ -12,6 +12,7 @@ from feedback.store import Store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 from server import converters
 from server.errors import grpc_errors, grpc_stream_errors
+from server.policy_updater import PolicyUpdater
 from server.retraining import RetrainRunner
 from server.scoring import Scorer
 
@@ -42,9 +43,16 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
 
 
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, store: Store, retrain: RetrainRunner, max_outcomes: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        retrain: RetrainRunner,
+        max_outcomes: int,
+        policies: PolicyUpdater | None = None,
+    ) -> None:
         self._store = store
         self._retrain = retrain
+        self._policies = policies
         self._max_outcomes = max_outcomes
 
     def _log(self, request: feedback_pb2.LogOutcomesRequest) -> feedback_pb2.LogOutcomesResponse:
@@ -54,6 +62,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             )
         result = log_outcomes(self._store, [converters.outcome(o) for o in request.outcomes])
         self._retrain.poke()
+        if self._policies is not None:
+            self._policies.poke(result.accepted)
         return feedback_pb2.LogOutcomesResponse(
             accepted=result.accepted, duplicates=result.duplicates
         )

@@ -30,12 +30,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server_process(store: Store, tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(
+    store: Store, tmp_path: Path, port: int, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "CAMPAIGN_LIFT_DATABASE_URL": store.url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CAMPAIGN_LIFT_PORT": str(port),
+        "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+        **(extra_env or {}),
     }
     log = (tmp_path / f"server-{port}.log").open("ab")
     proc = subprocess.Popen(

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from common.errors import InvalidArgument
-from server.policy import EpsilonGreedy, FixedCampaign, UniformRandom, build_policy, sample
+from server.policy import (
+    Context,
+    EpsilonGreedy,
+    FixedCampaign,
+    Observation,
+    UniformRandom,
+    build_policy,
+    sample,
+)
 
 IDS = ["c-1", "c-2", "c-3"]
 VALUES = np.array([0.1, 0.3, -0.2])
@@ -22,6 +30,11 @@ CONFIGS = [
     {"type": "fixed", "campaign_id": "c-2"},
     {"type": "fixed", "campaign_id": "c-missing"},
     {"type": "no_campaign"},
+    {"type": "thompson"},
+    {"type": "thompson", "draws": 50, "min_propensity": 0.05},
+    {"type": "linucb"},
+    {"type": "linucb", "alpha": 0.0, "min_propensity": 0.02, "mode": "absolute"},
+    {"type": "epsilon_greedy", "epsilon": 0.0, "min_propensity": 0.9},
 ]
 
 
@@ -92,6 +105,15 @@ INVALID_CONFIGS = [
         {"type": "epsilon_greedy", "epsilon": math.nan},
         r"policy.epsilon must be in \[0, 1\], got nan",
     ),
+    ({"type": "thompson", "draws": 5}, r"policy.draws must be in \[10, 100000\], got 5"),
+    ({"type": "thompson", "prior_alpha": 0}, r"policy.prior_alpha must be > 0, got 0"),
+    ({"type": "thompson", "reward": "revenue"}, r"thompson must be binary"),
+    ({"type": "linucb", "features": "age"}, r"policy.features must be a list"),
+    ({"type": "linucb", "alpha": -1}, r"policy.alpha must be >= 0, got -1"),
+    ({"type": "uniform_random", "epsilon": 0.1}, r"unknown keys \['epsilon'\]"),
+    ({"type": "fixed", "mode": "relative"}, r"policy.mode must be one of .*'relative'"),
+    ({"type": "fixed", "reward": "sales"}, r"policy.reward must be one of .*'sales'"),
+    ({"type": "fixed", "min_propensity": 2}, r"policy.min_propensity must be in \[0, 1\]"),
 ]
 
 
@@ -121,3 +143,168 @@ def test_sample_frequencies_match_probabilities(probs: np.ndarray) -> None:
 
     freq = np.bincount(draws, minlength=len(probs)) / len(draws)
     np.testing.assert_allclose(freq, probs, atol=0.01)
+
+
+# --- exploration floor, objective modes -------------------------------------------------
+
+
+@pytest.mark.parametrize("floor", [0.01, 0.05, 0.2])
+def test_floor_gives_every_action_at_least_the_floor(floor: float) -> None:
+    policy = build_policy({"type": "epsilon_greedy", "epsilon": 0.0, "min_propensity": floor})
+
+    probs = policy.probabilities(VALUES, IDS)
+
+    assert probs.min() == pytest.approx(floor)
+    assert probs.sum() == pytest.approx(1.0)
+    # The greedy action keeps the rest: 1 - K * floor.
+    assert probs[1] == pytest.approx(1.0 - 3 * floor)
+
+
+def test_floor_above_uniform_is_uniform() -> None:
+    policy = build_policy({"type": "fixed", "campaign_id": "c-1", "min_propensity": 0.5})
+    np.testing.assert_allclose(policy.probabilities(VALUES, IDS), [0.25] * 4)
+
+
+def test_absolute_mode_compares_against_the_control_rate() -> None:
+    greedy = build_policy({"type": "epsilon_greedy", "epsilon": 0.0, "mode": "absolute"})
+    rates = np.array([0.10, 0.12, 0.08])
+    # Every campaign beats a control rate of 0.05; none beats 0.2.
+    assert int(np.argmax(greedy.probabilities(rates, IDS, baseline=0.05))) == 1
+    assert int(np.argmax(greedy.probabilities(rates, IDS, baseline=0.2))) == 3
+
+
+# --- Thompson sampling ---------------------------------------------------------------------
+
+
+def _thompson_state(counts: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    return {"arms": {k: list(v) for k, v in counts.items()}}
+
+
+def test_thompson_propensities_match_its_real_choice_frequencies() -> None:
+    """The Monte Carlo estimate agrees with what Thompson sampling actually does: draw one
+    posterior sample per arm and take the best."""
+    policy = build_policy({"type": "thompson", "draws": 4000})
+    counts = {"c-1": (12.0, 88.0), "c-2": (15.0, 85.0), "c-3": (3.0, 27.0), "": (9.0, 91.0)}
+    state = _thompson_state(counts)
+
+    probs = policy.probabilities(VALUES, IDS, state=state, rng=np.random.default_rng(1))
+
+    rng = np.random.default_rng(2)
+    alpha = np.array([1 + counts[k][0] for k in [*IDS, ""]])
+    beta = np.array([1 + counts[k][1] for k in [*IDS, ""]])
+    choices = np.argmax(rng.beta(alpha, beta, size=(40_000, 4)), axis=1)
+    freq = np.bincount(choices, minlength=4) / len(choices)
+    np.testing.assert_allclose(probs, freq, atol=0.025)
+    assert probs.sum() == pytest.approx(1.0)
+    assert policy.propensity_method == "monte_carlo:4000"
+
+
+def test_thompson_concentrates_on_the_best_arm() -> None:
+    """Seeded simulation with batched updates: the posterior moves the choice to the best arm."""
+    truth = {"c-1": 0.04, "c-2": 0.12, "c-3": 0.07, "": 0.02}
+    keys = [*IDS, ""]
+    policy = build_policy({"type": "thompson", "draws": 200})
+    state = policy.initial_state()
+    rng = np.random.default_rng(7)
+    chosen_late = []
+    for step in range(40):
+        batch = []
+        for _ in range(100):
+            probs = policy.probabilities(VALUES, IDS, state=state, rng=rng)
+            arm = keys[sample(probs, rng)]
+            batch.append(
+                Observation(
+                    arm=arm, reward=float(rng.random() < truth[arm]), user_features={}, value=0.0
+                )
+            )
+            if step >= 30:
+                chosen_late.append(arm)
+        state = policy.update(state, batch)
+
+    final = policy.probabilities(VALUES, IDS, state=state, rng=rng)
+    assert int(np.argmax(final)) == 1 and final[1] > 0.8
+    assert chosen_late.count("c-2") / len(chosen_late) > 0.75
+
+
+def test_thompson_segments_learn_separately() -> None:
+    policy = build_policy({"type": "thompson", "segment_feature": "region", "draws": 500})
+    obs = [Observation("c-1", 1.0, {"region": "north"}, 0.0) for _ in range(50)] + [
+        Observation("c-3", 1.0, {"region": "south"}, 0.0) for _ in range(50)
+    ]
+    state = policy.update(policy.initial_state(), obs)
+    rng = np.random.default_rng(0)
+    north = policy.probabilities(
+        VALUES, IDS, context=Context(user_features={"region": "north"}), state=state, rng=rng
+    )
+    south = policy.probabilities(
+        VALUES, IDS, context=Context(user_features={"region": "south"}), state=state, rng=rng
+    )
+    assert int(np.argmax(north)) == 0 and int(np.argmax(south)) == 2
+
+
+def test_thompson_model_prior_follows_the_model_until_data_disagrees() -> None:
+    policy = build_policy({"type": "thompson", "model_prior_strength": 200, "draws": 2000})
+    absolute = np.array([0.05, 0.15, 0.05, 0.02])  # the model prefers c-2
+    ctx = Context(absolute=absolute)
+    rng = np.random.default_rng(3)
+    before = policy.probabilities(VALUES, IDS, context=ctx, state=policy.initial_state(), rng=rng)
+    assert int(np.argmax(before)) == 1
+    # Outcomes say c-2 converts at 1% and c-1 at 30%.
+    obs = [Observation("c-2", float(i % 100 == 0), {}, 0.0) for i in range(400)] + [
+        Observation("c-1", float(i % 10 < 3), {}, 0.0) for i in range(400)
+    ]
+    state = policy.update(policy.initial_state(), obs)
+    after = policy.probabilities(VALUES, IDS, context=ctx, state=state, rng=rng)
+    assert int(np.argmax(after)) == 0
+
+
+# --- LinUCB ----------------------------------------------------------------------------------
+
+
+def test_linucb_learns_which_campaign_suits_which_context() -> None:
+    """c-1 pays when x > 0, c-3 when x < 0; after enough feedback LinUCB picks accordingly."""
+    policy = build_policy(
+        {"type": "linucb", "alpha": 0.5, "features": ["x"], "use_prediction": False}
+    )
+    keys = [*IDS, ""]
+    rng = np.random.default_rng(11)
+    state = policy.initial_state()
+    for _ in range(30):
+        batch = []
+        for _ in range(50):
+            x = float(rng.choice([-1.0, 1.0]))
+            probs = policy.probabilities(
+                VALUES,
+                IDS,
+                context=Context(user_features={"x": x}),
+                state=policy.prepare(state),
+                rng=rng,
+            )
+            probs = 0.7 * probs + 0.3 / 4  # keep exploring so every arm is seen
+            arm = keys[sample(probs, rng)]
+            rate = {"c-1": 0.6 if x > 0 else 0.1, "c-3": 0.6 if x < 0 else 0.1}.get(arm, 0.2)
+            batch.append(Observation(arm, float(rng.random() < rate), {"x": x}, 0.0))
+        state = policy.update(state, batch)
+    prepared = policy.prepare(state)
+    pos = policy.probabilities(
+        VALUES, IDS, context=Context(user_features={"x": 1.0}), state=prepared
+    )
+    neg = policy.probabilities(
+        VALUES, IDS, context=Context(user_features={"x": -1.0}), state=prepared
+    )
+    assert int(np.argmax(pos)) == 0 and int(np.argmax(neg)) == 2
+
+
+def test_linucb_unseen_arms_tie_and_split_evenly() -> None:
+    policy = build_policy({"type": "linucb", "use_prediction": False})
+    np.testing.assert_allclose(policy.probabilities(VALUES, IDS, state={}), [0.25] * 4)
+
+
+def test_linucb_state_survives_json() -> None:
+    import json
+
+    policy = build_policy({"type": "linucb", "features": ["x"], "categorical": ["c"]})
+    obs = [Observation("c-1", 1.0, {"x": 2.0, "c": "a"}, 0.3)]
+    state = json.loads(json.dumps(policy.update(policy.initial_state(), obs)))
+    a = np.asarray(state["arms"]["c-1"]["A"])
+    assert a.shape == (policy.dim, policy.dim) and a[0, 0] == 2.0  # identity + x0 * x0
