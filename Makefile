@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test proto lint clean
+.PHONY: demo test proto lint clean bench-policy
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+## bench-policy: bandit policies and Vowpal Wabbit on the simulated world; OPE vs the truth
+bench-policy: $(STAMP)
+	$(PY) -m pip install --quiet '.[peers]' || echo "peers did not install: the benchmark says which are skipped"
+	$(PY) -m bench.policy --out docs/benchmarks/policy.json
+
 ## proto: regenerate the Python modules from protos/**/*.proto
 proto: $(STAMP)
 	$(PY) -m protos.generate
@@ -28,7 +33,7 @@ proto: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common server trainer feedback clients
+	$(VENV)/bin/mypy common server trainer feedback clients bench
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

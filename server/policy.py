@@ -273,6 +273,9 @@ class LinUCB(Policy):
 
     alpha: float = 1.0
     features: tuple[str, ...] = ()
+    # Each numeric feature is divided by its scale (1 when not given) so ridge and bonus see
+    # comparable magnitudes.
+    scales: tuple[float, ...] = ()
     categorical: tuple[str, ...] = ()
     hash_dim: int = 8
     use_prediction: bool = True
@@ -285,6 +288,8 @@ class LinUCB(Policy):
             raise InvalidArgument(f"policy.alpha must be >= 0, got {self.alpha}")
         if not 1 <= self.hash_dim <= 64:
             raise InvalidArgument(f"policy.hash_dim must be in [1, 64], got {self.hash_dim}")
+        if any(not math.isfinite(s) or s <= 0 for s in self.scales):
+            raise InvalidArgument(f"policy.features scales must be > 0, got {list(self.scales)}")
 
     @property
     def dim(self) -> int:
@@ -294,9 +299,10 @@ class LinUCB(Policy):
         x = np.zeros(self.dim)
         x[0] = 1.0
         i = 1
-        for f in self.features:
+        for k, f in enumerate(self.features):
             v = user_features.get(f)
-            x[i] = float(v) if isinstance(v, int | float) and math.isfinite(v) else 0.0
+            scale = self.scales[k] if k < len(self.scales) else 1.0
+            x[i] = float(v) / scale if isinstance(v, int | float) and math.isfinite(v) else 0.0
             i += 1
         for f in self.categorical:
             digest = hashlib.blake2b(f"{f}={user_features.get(f)}".encode(), digest_size=4)
@@ -445,9 +451,15 @@ def build_policy(config: Mapping[str, Any]) -> Policy:
         raise InvalidArgument(
             f"policy.use_prediction must be true or false, got {use_prediction!r}"
         )
+    features = config.get("features", [])
+    scales: tuple[float, ...] = ()
+    if isinstance(features, dict):  # {"age": 100}: name -> scale
+        scales = tuple(_number(features, name, 1.0) for name in features)
+        features = list(features)
     return LinUCB(
         alpha=_number(config, "alpha", 1.0),
-        features=_names(config, "features"),
+        features=_names({"features": features}, "features"),
+        scales=scales,
         categorical=_names(config, "categorical"),
         hash_dim=hash_dim,
         use_prediction=use_prediction,

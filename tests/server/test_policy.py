@@ -308,3 +308,10 @@ def test_linucb_state_survives_json() -> None:
     state = json.loads(json.dumps(policy.update(policy.initial_state(), obs)))
     a = np.asarray(state["arms"]["c-1"]["A"])
     assert a.shape == (policy.dim, policy.dim) and a[0, 0] == 2.0  # identity + x0 * x0
+
+
+def test_linucb_scales_numeric_features() -> None:
+    policy = build_policy({"type": "linucb", "features": {"age": 100}, "use_prediction": False})
+    np.testing.assert_allclose(policy.context_vector({"age": 50}, 0.0), [1.0, 0.5])
+    with pytest.raises(InvalidArgument, match=r"scales must be > 0"):
+        build_policy({"type": "linucb", "features": {"age": 0}})
