@@ -71,16 +71,7 @@ class LoggedBandit:
             raise InvalidArgument("no logged decisions to evaluate")
         if self.ids is not None and len(self.ids) != n:
             raise InvalidArgument(f"ids has {len(self.ids)} entries for {n} rows")
-        pscore = _vector(self.pscore, "pscore", n, allow_nan=True)
-        bad = ~((pscore > 0) & (pscore <= 1))  # NaN fails both comparisons
-        if bad.any():
-            i = int(np.argmax(bad))
-            what = (
-                "is missing"
-                if np.isnan(pscore[i])
-                else f"must be in (0, 1], got {float(pscore[i])!r}"
-            )
-            raise InvalidArgument(f"logged propensity of {self.name(i)} {what}")
+        pscore = check_pscore(self.pscore, self.ids, n)
         _check_finite(reward, "reward", self)
         target_prob = self._target_prob(n)
         object.__setattr__(self, "reward", reward)
@@ -101,7 +92,7 @@ class LoggedBandit:
             if from_dist is None:
                 raise InvalidArgument("target_prob is needed unless target_dist and action are")
             return from_dist
-        prob = _vector(self.target_prob, "target_prob", n, allow_nan=True)
+        prob = _vector(self.target_prob, "target_prob", n)
         bad = ~((prob >= 0) & (prob <= 1))
         if from_dist is not None:
             bad |= np.abs(prob - from_dist) > SUM_TOLERANCE
@@ -160,6 +151,21 @@ class LoggedBandit:
         )
 
 
+def check_pscore(
+    pscore: object, ids: Sequence[str] | None = None, n: int | None = None
+) -> np.ndarray:
+    """The logged propensities as floats; InvalidArgument naming the first row (by id when
+    given) whose propensity is missing (None, NaN), zero, negative or above 1."""
+    arr = _vector(pscore, "pscore", n)
+    bad = ~((arr > 0) & (arr <= 1))  # NaN fails both comparisons
+    if bad.any():
+        i = int(np.argmax(bad))
+        name = f"decision {ids[i]!r}" if ids is not None else f"row {i}"
+        what = "is missing" if np.isnan(arr[i]) else f"must be in (0, 1], got {float(arr[i])!r}"
+        raise InvalidArgument(f"logged propensity of {name} {what}")
+    return arr
+
+
 @dataclass(frozen=True, slots=True)
 class Estimate:
     estimator: str  # ips, snips, dm, dr
@@ -172,9 +178,7 @@ class Estimate:
     method: str  # "normal" or "bootstrap": how the interval was computed
 
 
-def _vector(
-    values: object, name: str, n: int | None = None, *, allow_nan: bool = False
-) -> np.ndarray:
+def _vector(values: object, name: str, n: int | None = None) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -21,7 +21,7 @@ from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from common.graph import output_names
 from feedback.experiments import get_experiment
 from feedback.logged import LoggedDecision, logged_decisions
-from feedback.ope import Estimate, LoggedBandit, evaluate
+from feedback.ope import Estimate, LoggedBandit, check_pscore, evaluate
 from feedback.outcomes import OUTCOME_TYPES
 from feedback.registry import get_version
 from feedback.store import Store
@@ -108,12 +108,15 @@ class PolicyEvaluator:
             raise FailedPrecondition(
                 f"experiment {q.experiment!r}{where} has no logged decisions in the time range"
             )
-        scored = _score(logs, model, policy, objective)
+        ids = [d.decision_id for d in logs]
         try:
+            # Before any model runs: a log without usable propensities cannot be evaluated.
+            pscore = check_pscore([d.propensity for d in logs], ids)
+            scored = _score(logs, model, policy, objective)
             data = LoggedBandit(
                 reward=np.array([d.reward for d in logs]),
-                pscore=np.array([d.propensity for d in logs], dtype=np.float64),
-                ids=[d.decision_id for d in logs],
+                pscore=pscore,
+                ids=ids,
                 target_dist=scored.target_dist,
                 # The model predicts the objective's outcome: a reward model only for that.
                 reward_hat=scored.reward_hat if reward == outcome_type else None,
