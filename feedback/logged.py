@@ -49,7 +49,16 @@ def logged_decisions(
         .subquery()
     )
     stmt = (
-        select(DecisionRow, labels.c.reward)
+        # Columns, not ORM objects: tens of thousands of rows load several times faster.
+        select(
+            DecisionRow.decision_id,
+            DecisionRow.campaign_id,
+            DecisionRow.propensity,
+            DecisionRow.user_features,
+            DecisionRow.candidates,
+            DecisionRow.chosen_features,
+            labels.c.reward,
+        )
         .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
         .where(DecisionRow.experiment == experiment)
         .order_by(DecisionRow.created_at, DecisionRow.decision_id)
@@ -69,7 +78,7 @@ def logged_decisions(
                 user_features=row.user_features,
                 candidates=row.candidates,
                 chosen_features=row.chosen_features,
-                reward=float(r or 0.0),
+                reward=float(row.reward or 0.0),
             )
-            for row, r in session.execute(stmt).all()
+            for row in session.execute(stmt).all()
         ]
