@@ -8,11 +8,14 @@ from clients.client import (
     ScoreResult,
     UserRequest,
 )
+from clients.evaluation import EstimateResult, PolicyEvaluation
 
 __all__ = [
     "CampaignLiftClient",
     "Decision",
+    "EstimateResult",
     "OutcomeEvent",
+    "PolicyEvaluation",
     "ScoreResult",
     "ScoredCandidate",
     "UserRequest",

@@ -11,8 +11,10 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from clients.evaluation import PolicyEvaluation, evaluation_request, evaluation_result
 from protos.campaignlift.v1 import (
     common_pb2,
+    evaluation_pb2_grpc,
     feedback_pb2,
     feedback_pb2_grpc,
     scoring_pb2,
@@ -175,6 +177,7 @@ class CampaignLiftClient:
         )
         self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._channel)
         self._feedback = feedback_pb2_grpc.FeedbackServiceStub(self._channel)
+        self._evaluation = evaluation_pb2_grpc.EvaluationServiceStub(self._channel)
 
     def __enter__(self) -> CampaignLiftClient:
         return self
@@ -216,6 +219,22 @@ class CampaignLiftClient:
         )
         for reply in replies:
             yield reply.batch, reply.accepted, reply.duplicates
+
+    def evaluate_policy(
+        self,
+        experiment: str,
+        model_version: str | int,
+        policy: dict[str, Any],
+        *,
+        timeout_s: float | None = None,
+        **options: Any,
+    ) -> PolicyEvaluation:
+        """Off-policy estimates of `policy` on model version `model_version`'s predictions over
+        the experiment's logged decisions. `options`: objective, reward, variant, decided_after,
+        decided_before, confidence, bootstrap_samples, seed (see clients/evaluation.py)."""
+        request = evaluation_request(experiment, model_version, policy, **options)
+        reply = self._evaluation.EvaluatePolicy(request, timeout=timeout_s or self.timeout_s)
+        return evaluation_result(reply)
 
 
 def _outcomes_request(events: Iterable[OutcomeEvent]) -> feedback_pb2.LogOutcomesRequest:

@@ -16,10 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from clients.client import credentials_from_env, open_channel
+from clients.evaluation import evaluation_request
 from common.errors import CampaignLiftError
-from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
+from protos.campaignlift.v1 import evaluation_pb2_grpc, experiments_pb2, experiments_pb2_grpc
 
-experiments_app = typer.Typer(help="Experiments: the A/B report of what the store recorded.")
+experiments_app = typer.Typer(
+    help="Experiments: define them, the A/B report, off-policy evaluation of a policy on the logs."
+)
 feedback_app = typer.Typer(help="Feedback: import logged decisions and outcomes.")
 console = Console(width=120) if not Console().is_terminal else Console()
 
@@ -71,10 +74,10 @@ def render(report: dict[str, Any]) -> None:
     )
 
 
-def _rpc(target: str, method: str, request: Any, **kwargs: Any) -> Any:
-    """One ExperimentService call; a failure prints its status and exits 1."""
+def _rpc(target: str, method: str, request: Any, stub_class: Any = None, **kwargs: Any) -> Any:
+    """One ExperimentService (or `stub_class`) call; a failure prints its status and exits 1."""
     with open_channel(target, credentials_from_env()) as channel:
-        stub = experiments_pb2_grpc.ExperimentServiceStub(channel)
+        stub = (stub_class or experiments_pb2_grpc.ExperimentServiceStub)(channel)
         try:
             return getattr(stub, method)(request, **kwargs)
         except grpc.RpcError as exc:
@@ -320,6 +323,128 @@ def report(
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         render(data)
+
+
+ESTIMATORS = {
+    "ips": "IPS (inverse propensity)",
+    "snips": "SNIPS (self-normalized IPS)",
+    "dm": "DM (direct method)",
+    "dr": "DR (doubly robust)",
+}
+
+
+def _num(value: Any) -> str:
+    x = float(value)
+    return f"{x:.4f}" if math.isfinite(x) else "-"
+
+
+def render_evaluation(data: dict[str, Any]) -> None:
+    level = f"{float(data['confidence']):.0%}"
+    t = Table(
+        title=f"policy {data['policy']} with model version {data['model_version']} on "
+        f"experiment {data['experiment']}: {data['decisions']} decisions, "
+        f"reward {data['reward']} (objective {data['objective']})"
+    )
+    for col in ("estimator", "value", "std error", f"{level} interval", "effective sample size"):
+        t.add_column(col, justify="right")
+    for e in data["estimates"]:
+        t.add_row(
+            ESTIMATORS.get(e["estimator"], e["estimator"]),
+            _num(e["value"]),
+            _num(e["std_error"]),
+            f"[{_num(e['ci_low'])}, {_num(e['ci_high'])}]",
+            f"{float(e['effective_sample_size']):,.0f}",
+        )
+    t.add_row(
+        "logged policy (observed)",
+        _num(data["logged_mean_reward"]),
+        "",
+        f"[{_num(data['logged_ci_low'])}, {_num(data['logged_ci_high'])}]",
+        f"{data['decisions']:,}",
+    )
+    console.print(t)
+    kinds = {e["interval"] for e in data["estimates"]}
+    console.print(
+        f"value: estimated mean reward per decision had the policy decided; intervals: "
+        f"{', '.join(sorted(kinds))}; a small effective sample size means few logged decisions "
+        "agree with the policy"
+    )
+
+
+def _when(text: str, option: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        console.print(f"[red]error:[/red] {option} {text!r} is not an ISO 8601 time")
+        raise typer.Exit(2) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@experiments_app.command()
+def evaluate(
+    name: str,
+    model_version: Annotated[str, typer.Option(help="The model version whose predictions decide.")],
+    policy: Annotated[
+        str,
+        typer.Option(
+            help='Policy config as JSON, e.g. \'{"type": "epsilon_greedy", "epsilon": 0.1}\''
+        ),
+    ] = '{"type": "epsilon_greedy", "epsilon": 0.1}',
+    objective: Annotated[
+        str, typer.Option(help="Model target the policy ranks by (default: the server's).")
+    ] = "",
+    reward: Annotated[
+        str, typer.Option(help="click, conversion or revenue (default: the objective's).")
+    ] = "",
+    variant: Annotated[str, typer.Option(help="Only this variant's decisions.")] = "",
+    after: Annotated[str, typer.Option(help="Only decisions at or after (ISO 8601).")] = "",
+    before: Annotated[str, typer.Option(help="Only decisions before (ISO 8601).")] = "",
+    confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.95,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0: normal intervals).")] = 0,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """What a model version with a policy would have earned on an experiment's logs (IPS,
+    SNIPS, DM, DR), next to what the logged policy earned."""
+    try:
+        config = json.loads(policy)
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]error:[/red] --policy is not JSON: {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(config, dict):
+        console.print("[red]error:[/red] --policy must be a JSON object")
+        raise typer.Exit(2)
+    request = evaluation_request(
+        name,
+        model_version,
+        config,
+        objective=objective,
+        reward=reward,
+        variant=variant,
+        decided_after=_when(after, "--after"),
+        decided_before=_when(before, "--before"),
+        confidence=confidence,
+        bootstrap_samples=bootstrap,
+        seed=seed,
+    )
+    reply = _rpc(
+        target,
+        "EvaluatePolicy",
+        request,
+        stub_class=evaluation_pb2_grpc.EvaluationServiceStub,
+        timeout=300,
+    )
+    data = MessageToDict(
+        reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    data["decisions"] = int(data["decisions"])
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        render_evaluation(data)
 
 
 @feedback_app.command("import")

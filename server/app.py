@@ -18,6 +18,8 @@ from feedback.store import Store, open_store
 from protos.campaignlift.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    evaluation_pb2,
+    evaluation_pb2_grpc,
     experiments_pb2,
     experiments_pb2_grpc,
     feedback_pb2,
@@ -30,6 +32,8 @@ from server.admin import ModelAdmin
 from server.admin_servicer import ModelAdminServicer
 from server.auth import BearerTokenInterceptor
 from server.decision_log import DecisionLog
+from server.evaluation import PolicyEvaluator
+from server.evaluation_servicer import EvaluationServicer
 from server.experiments_servicer import ExperimentServicer
 from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
@@ -47,6 +51,7 @@ SCORING = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name
 EXPERIMENTS = experiments_pb2.DESCRIPTOR.services_by_name["ExperimentService"].full_name
 INFERENCE = open_inference_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name
 FEEDBACK = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
@@ -129,6 +134,7 @@ def start(settings: Settings) -> RunningServer:
     health_servicer.set(FEEDBACK, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(ADMIN, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(EXPERIMENTS, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(EVALUATION, health_pb2.HealthCheckResponse.SERVING)
 
     def on_model(model: LoadedModel | None) -> None:
         status = (
@@ -183,6 +189,10 @@ def start(settings: Settings) -> RunningServer:
         InferenceServicer(models, store, metrics), server
     )
     experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(store), server)
+    # A read, like the A/B report: open unless a per-method token is configured.
+    evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
+        EvaluationServicer(PolicyEvaluator(store, models, settings.objective)), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
@@ -191,6 +201,7 @@ def start(settings: Settings) -> RunningServer:
             ADMIN,
             INFERENCE,
             EXPERIMENTS,
+            EVALUATION,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
