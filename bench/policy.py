@@ -164,7 +164,7 @@ class VowpalWabbit:
             f"--cb_explore_adf --epsilon {epsilon} --quadratic UA --quiet --random_seed 1"
         )
         self.tables = tables
-        feats = [c.features() for c in world.campaigns] + [CONTROL]
+        feats: list[dict[str, Any]] = [c.features() for c in world.campaigns] + [CONTROL]
         self.actions = [
             f"|Action type={f['campaign_type']} discount:{f['discount_pct'] / 10:.3f} "
             f"days:{f['duration_days'] / 10:.3f}"
@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             vw_note = "Vowpal Wabbit is not installed (pip install vowpalwabbit): peer skipped"
     agents["oracle (knows the truth)"] = Oracle(tables)
 
-    runs, log = [], []
+    runs: list[Run] = []
+    log: list[tuple[int, int, float, float]] = []
     for name, agent in agents.items():
         with console.status(f"simulating {name}"):
             runs.append(
