@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,23 @@ class UserRequest:
     user_features: Features
     candidates: Sequence[tuple[str, Features]]  # (campaign_id, campaign features)
     experiment: str = ""
+    model_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalDecision:
+    """A decision made outside the server (imported traffic), for LogDecisions."""
+
+    decision_id: str
+    unit_id: str
+    campaign_id: str | None  # None: no campaign (control)
+    propensity: float
+    experiment: str = ""
+    variant: str = ""
+    policy: str = "external"
+    user_features: Features = field(default_factory=dict)
+    campaign_features: Features = field(default_factory=dict)
+    decided_at: datetime | None = None
     model_version: str = ""
 
 
@@ -205,6 +222,33 @@ class CampaignLiftClient:
         """Returns (accepted, duplicates) once the server has committed the batch."""
         reply = self._feedback.LogOutcomes(
             _outcomes_request(events), timeout=self.timeout_s, metadata=self._feedback_metadata
+        )
+        return reply.accepted, reply.duplicates
+
+    def log_decisions(self, decisions: Iterable[ExternalDecision]) -> tuple[int, int]:
+        """Decisions made elsewhere; (accepted, duplicates) once committed."""
+        messages = []
+        for d in decisions:
+            msg = feedback_pb2.LoggedDecision(
+                decision_id=d.decision_id,
+                unit_id=d.unit_id,
+                experiment=d.experiment,
+                variant=d.variant,
+                policy=d.policy,
+                campaign_id=d.campaign_id or "",
+                no_campaign=d.campaign_id is None,
+                propensity=d.propensity,
+                user_features={k: _value(v) for k, v in d.user_features.items()},
+                campaign_features={k: _value(v) for k, v in d.campaign_features.items()},
+                model_version=d.model_version,
+            )
+            if d.decided_at is not None:
+                msg.decided_at.FromDatetime(d.decided_at)
+            messages.append(msg)
+        reply = self._feedback.LogDecisions(
+            feedback_pb2.LogDecisionsRequest(decisions=messages),
+            timeout=self.timeout_s,
+            metadata=self._feedback_metadata,
         )
         return reply.accepted, reply.duplicates
 

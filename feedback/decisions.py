@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from feedback.models import DecisionRow
+from common.errors import InvalidArgument, NotFound
+from feedback.models import ID_LENGTH, DecisionRow
 from feedback.store import Store, insert_ignoring_duplicates
 
 CHUNK = 500
@@ -61,3 +63,60 @@ def count_decisions(
 def get_decision(store: Store, decision_id: str) -> DecisionRow | None:
     with store.transaction() as session:
         return session.get(DecisionRow, decision_id)
+
+
+# Decisions stamped later than now plus this are refused (as outcomes are).
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
+def validate_decision(d: DecisionRecord, where: str) -> None:
+    """Raises InvalidArgument naming `where.field` and the bad value."""
+    for name in ("decision_id", "unit_id"):
+        value = getattr(d, name)
+        if not value:
+            raise InvalidArgument(f"{where}.{name} must not be empty")
+        if len(value) > ID_LENGTH:
+            raise InvalidArgument(f"{where}.{name} is longer than {ID_LENGTH} characters")
+    if d.campaign_id is not None and (not d.campaign_id or len(d.campaign_id) > ID_LENGTH):
+        raise InvalidArgument(
+            f"{where}.campaign_id must have 1 to {ID_LENGTH} characters unless no_campaign is set"
+        )
+    if not (math.isfinite(d.propensity) and 0.0 < d.propensity <= 1.0):
+        raise InvalidArgument(f"{where}.propensity must be in (0, 1], got {d.propensity!r}")
+    if d.variant and not d.experiment:
+        raise InvalidArgument(f"{where}.variant {d.variant!r} needs an experiment")
+    for name in ("experiment", "variant", "policy"):
+        if len(getattr(d, name)) > 128:
+            raise InvalidArgument(f"{where}.{name} is longer than 128 characters")
+    if d.created_at.tzinfo is None:
+        raise InvalidArgument(f"{where}.decided_at must be timezone-aware")
+    if d.created_at > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise InvalidArgument(f"{where}.decided_at is in the future: {d.created_at.isoformat()}")
+
+
+def log_decisions(store: Store, records: Sequence[DecisionRecord]) -> tuple[int, int]:
+    """Decisions made elsewhere, validated then written in one transaction: (new, duplicates).
+    An experiment they name must exist here and have the named variant."""
+    from feedback.experiments import get_experiment
+
+    for i, r in enumerate(records):
+        validate_decision(r, f"decisions[{i}]")
+    variants: dict[str, set[str]] = {}
+    for i, r in enumerate(records):
+        if not r.experiment:
+            continue
+        if r.experiment not in variants:
+            try:
+                experiment = get_experiment(store, r.experiment)
+            except NotFound as exc:
+                raise NotFound(
+                    f"decisions[{i}].experiment {r.experiment!r} does not exist"
+                ) from exc
+            variants[r.experiment] = {v.name for v in experiment.variants}
+        if r.variant not in variants[r.experiment]:
+            raise InvalidArgument(
+                f"decisions[{i}].variant {r.variant!r} is not a variant of {r.experiment!r} "
+                f"({sorted(variants[r.experiment])})"
+            )
+    written = write_decisions(store, records)
+    return written, len(records) - written

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from feedback.decisions import DecisionRecord
 from feedback.outcomes import Outcome
 from protos.campaignlift.v1 import common_pb2, feedback_pb2, scoring_pb2
 from server.features import Candidate, FeatureMap, ScoreItem
@@ -80,4 +81,25 @@ def outcome(msg: feedback_pb2.Outcome) -> Outcome:
         type=kind,
         value=msg.value,
         occurred_at=occurred or datetime.now(UTC),
+    )
+
+
+def logged_decision(msg: feedback_pb2.LoggedDecision) -> DecisionRecord:
+    """A decision made elsewhere; the time defaults to now when unset."""
+    decided_at = (
+        msg.decided_at.ToDatetime(tzinfo=UTC) if msg.HasField("decided_at") else datetime.now(UTC)
+    )
+    return DecisionRecord(
+        decision_id=msg.decision_id,
+        unit_id=msg.unit_id,
+        experiment=msg.experiment,
+        variant=msg.variant,
+        policy=msg.policy or "external",
+        model_version=msg.model_version,
+        campaign_id=None if msg.no_campaign else msg.campaign_id,
+        propensity=msg.propensity,
+        user_features=dict(_features(msg.user_features)),
+        candidates=[],
+        chosen_features=dict(_features(msg.campaign_features)),
+        created_at=decided_at,
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import grpc
 
 from common.errors import CampaignLiftError, ResourceExhausted
+from feedback.decisions import log_decisions
 from feedback.outcomes import log_outcomes
 from feedback.store import Store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
@@ -67,6 +68,19 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         return feedback_pb2.LogOutcomesResponse(
             accepted=result.accepted, duplicates=result.duplicates
         )
+
+    @grpc_errors
+    def LogDecisions(
+        self, request: feedback_pb2.LogDecisionsRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.LogDecisionsResponse:
+        if len(request.decisions) > self._max_outcomes:
+            raise ResourceExhausted(
+                f"decisions has {len(request.decisions)} entries; the limit is {self._max_outcomes}"
+            )
+        accepted, duplicates = log_decisions(
+            self._store, [converters.logged_decision(d) for d in request.decisions]
+        )
+        return feedback_pb2.LogDecisionsResponse(accepted=accepted, duplicates=duplicates)
 
     @grpc_errors
     def LogOutcomes(

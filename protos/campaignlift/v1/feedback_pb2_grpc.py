@@ -46,6 +46,11 @@ class FeedbackServiceStub(object):
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.SerializeToString,
                 response_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.FromString,
                 _registered_method=True)
+        self.LogDecisions = channel.unary_unary(
+                '/campaignlift.v1.FeedbackService/LogDecisions',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer(object):
@@ -69,6 +74,15 @@ class FeedbackServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LogDecisions(self, request, context):
+        """Decisions (exposures) made outside this server, e.g. another system's traffic in an
+        experiment defined here, so outcomes, reports and policy evaluation cover them. All or
+        nothing; acknowledged after commit; a decision id already stored is counted once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +95,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.StreamOutcomes,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.FromString,
                     response_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.SerializeToString,
+            ),
+            'LogDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogDecisions,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -139,6 +158,33 @@ class FeedbackService(object):
             '/campaignlift.v1.FeedbackService/StreamOutcomes',
             protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesRequest.SerializeToString,
             protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.FeedbackService/LogDecisions',
+            protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
