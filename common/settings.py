@@ -111,6 +111,24 @@ class Settings(BaseSettings):
     retrain_after_outcomes: int = Field(
         default=0, ge=0, description="Start a retrain after this many new outcomes; 0 disables."
     )
+    retrain_max_production_age_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Retrain when the production version is older than this (and outcomes "
+        "arrived since the last job); 0 disables.",
+    )
+    retrain_drift_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        description="Retrain when a campaign's observed rate is off production's predicted "
+        "rate by more than this share (e.g. 0.25); 0 disables.",
+    )
+    retrain_drift_window_s: float = Field(
+        default=86_400.0, gt=0, description="Decisions the drift rule looks at (their age span)."
+    )
+    retrain_drift_min_decisions: int = Field(
+        default=500, ge=1, description="Fewest decisions of a campaign the drift rule judges."
+    )
     attribution_window_s: float = Field(
         default=86_400.0,
         ge=0,

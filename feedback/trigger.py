@@ -1,15 +1,29 @@
-"""The retrain trigger: after N new outcomes one replica atomically claims a retrain job."""
+"""The retrain trigger: rules say when production should be retrained, and one replica
+atomically claims the job.
+
+Rules (each off at 0), any of which fires a retrain once there is something new to learn from
+(at least one outcome since the last job):
+- count: at least `min_new_outcomes` outcomes arrived since the last job;
+- age: the production version was trained more than `max_production_age_s` ago;
+- drift: over the decisions production made in a recent window whose outcomes had time to
+  arrive, some campaign's observed rate is off its predicted rate by more than
+  `drift_tolerance` (relative), on at least `drift_min_decisions` decisions
+  (feedback/monitoring.py's calibration).
+A claim inserts the job row keyed by the outcome window it starts from: two replicas racing for
+the same window both try the same key and exactly one commits.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from feedback.models import OutcomeRow, RetrainJobRow, utcnow
+from feedback.models import ModelVersionRow, OutcomeRow, RetrainJobRow, StageRow, utcnow
 from feedback.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,22 +67,97 @@ def new_outcomes_since_last_job(store: Store) -> tuple[int, int, int]:
     return watermark, newest, fresh
 
 
-def claim_retrain(store: Store, *, min_new_outcomes: int) -> RetrainJob | None:
-    """Claims a retrain job when enough outcomes arrived since the last one, else None.
+@dataclass(frozen=True, slots=True)
+class TriggerRules:
+    min_new_outcomes: int = 0
+    max_production_age_s: float = 0.0
+    drift_tolerance: float = 0.0
+    drift_window_s: float = 86_400.0
+    # The newest decisions' outcomes may still come: the drift window ends this long ago.
+    drift_lag_s: float = 86_400.0
+    drift_min_decisions: int = 500
+
+    @property
+    def enabled(self) -> bool:
+        return (
+            self.min_new_outcomes > 0 or self.max_production_age_s > 0 or self.drift_tolerance > 0
+        )
+
+
+def _production(store: Store) -> ModelVersionRow | None:
+    with store.transaction() as session:
+        stage = session.get(StageRow, "production")
+        return None if stage is None else session.get(ModelVersionRow, stage.version)
+
+
+def retrain_reasons(
+    store: Store, rules: TriggerRules, *, fresh: int, now: datetime | None = None
+) -> list[str]:
+    """Why production should be retrained now (empty: it should not)."""
+    if fresh <= 0:
+        return []  # nothing new to learn from
+    now = now or utcnow()
+    reasons = []
+    if rules.min_new_outcomes > 0 and fresh >= rules.min_new_outcomes:
+        reasons.append(f"{fresh} new outcomes (trigger at {rules.min_new_outcomes})")
+    if rules.max_production_age_s <= 0 and rules.drift_tolerance <= 0:
+        return reasons
+    production = _production(store)
+    if production is None:
+        return reasons
+    age = (now - production.created_at).total_seconds()
+    if 0 < rules.max_production_age_s < age:
+        reasons.append(
+            f"production v{production.version} is {age / 3600:.1f} h old "
+            f"(trigger at {rules.max_production_age_s / 3600:.1f} h)"
+        )
+    if rules.drift_tolerance > 0:
+        from feedback.monitoring import calibration
+
+        labels = dict(production.feature_schema.get("outcome_types", {}))
+        rows = calibration(
+            store,
+            timedelta(seconds=rules.drift_window_s),
+            now=now - timedelta(seconds=rules.drift_lag_s),
+            labels=labels or None,
+        )
+        for r in rows:
+            if r.model_version != str(production.version) or r.count < rules.drift_min_decisions:
+                continue
+            if math.isfinite(r.ratio) and abs(r.ratio - 1.0) > rules.drift_tolerance:
+                reasons.append(
+                    f"calibration drift on {r.campaign_id or 'no campaign'} ({r.target}): "
+                    f"observed {r.observed:.4f} vs predicted {r.predicted:.4f} over "
+                    f"{r.count} decisions (tolerance {rules.drift_tolerance:.0%})"
+                )
+    return reasons
+
+
+def claim_retrain(
+    store: Store,
+    *,
+    min_new_outcomes: int = 0,
+    rules: TriggerRules | None = None,
+    now: datetime | None = None,
+) -> RetrainJob | None:
+    """Claims a retrain job when a rule fires, else None (`min_new_outcomes` alone is the
+    count rule).
 
     Two replicas racing for the same window insert the same outcome_seq_from; the unique
     constraint lets exactly one of them commit.
     """
-    if min_new_outcomes <= 0:
+    rules = rules or TriggerRules(min_new_outcomes=min_new_outcomes)
+    if not rules.enabled:
         return None
     watermark, newest, fresh = new_outcomes_since_last_job(store)
-    if fresh < min_new_outcomes:
+    reasons = retrain_reasons(store, rules, fresh=fresh, now=now)
+    if not reasons:
         return None
     row = RetrainJobRow(
         outcome_seq_from=watermark,
         outcome_seq_to=newest,
         status="running",
-        reason=f"{fresh} new outcomes (trigger at {min_new_outcomes})",
+        reason="; ".join(reasons),
         created_at=utcnow(),
     )
     try:

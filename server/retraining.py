@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 
 from common.settings import Settings
 from feedback.store import Store
-from feedback.trigger import claim_retrain
+from feedback.trigger import TriggerRules, claim_retrain
 from server.registry_client import ModelManager
 from trainer.retrain import RetrainConfig, not_ready_reason, run_job
 
@@ -21,7 +21,14 @@ class RetrainRunner:
 
     def __init__(self, store: Store, settings: Settings, models: ModelManager) -> None:
         self._store = store
-        self._min_new = settings.retrain_after_outcomes
+        self._rules = TriggerRules(
+            min_new_outcomes=settings.retrain_after_outcomes,
+            max_production_age_s=settings.retrain_max_production_age_s,
+            drift_tolerance=settings.retrain_drift_tolerance,
+            drift_window_s=settings.retrain_drift_window_s,
+            drift_lag_s=settings.attribution_window_s,
+            drift_min_decisions=settings.retrain_drift_min_decisions,
+        )
         self._config = RetrainConfig.from_settings(settings)
         self._models = models
         self._thread: threading.Thread | None = None
@@ -29,7 +36,7 @@ class RetrainRunner:
 
     def poke(self) -> None:
         """Called after outcomes are committed; returns at once."""
-        if self._min_new <= 0:
+        if not self._rules.enabled:
             return
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -42,7 +49,7 @@ class RetrainRunner:
             # Checked before claiming: a claim consumes its window of outcomes.
             if not_ready_reason(self._store, self._config) is not None:
                 return
-            job = claim_retrain(self._store, min_new_outcomes=self._min_new)
+            job = claim_retrain(self._store, rules=self._rules)
             if job is None:
                 return
             # One native thread: OpenMP workers spinning beside the serving threads would
