@@ -139,7 +139,7 @@ def test_errors_carry_their_status(logged: Logged, store: Store) -> None:
     assert err.code() == grpc.StatusCode.NOT_FOUND and "experiment 'nope'" in err.details()
     err = call(logged, model_version="42")
     assert err.code() == grpc.StatusCode.NOT_FOUND and "model_version" in err.details()
-    err = call(logged, policy={"type": "thompson"})
+    err = call(logged, policy={"type": "greedy"})
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "policy.type" in err.details()
     err = call(logged, objective="visit")
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "'visit'" in err.details()
