@@ -82,3 +82,20 @@ def logged_decisions(
             )
             for row in session.execute(stmt).all()
         ]
+
+
+def campaign_catalogue(store: Store, experiment: str) -> dict[str, dict[str, Any]]:
+    """Every campaign the experiment's logs ever chose, with the features logged the first time
+    (by decision id): the candidate set of imported decisions, which keep none of their own,
+    whatever variant or time range is being evaluated."""
+    first = (
+        select(DecisionRow.campaign_id, func.min(DecisionRow.decision_id).label("first"))
+        .where(DecisionRow.experiment == experiment, DecisionRow.campaign_id.is_not(None))
+        .group_by(DecisionRow.campaign_id)
+        .subquery()
+    )
+    stmt = select(DecisionRow.campaign_id, DecisionRow.chosen_features).join(
+        first, first.c.first == DecisionRow.decision_id
+    )
+    with store.transaction() as session:
+        return {str(cid): dict(features) for cid, features in session.execute(stmt)}

@@ -9,6 +9,7 @@ campaign") are the reward model of DM and DR. feedback/ope.py computes the estim
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +21,15 @@ from scipy import stats
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from common.graph import output_names
 from feedback.experiments import get_experiment
-from feedback.logged import LoggedDecision, logged_decisions
+from feedback.logged import LoggedDecision, campaign_catalogue, logged_decisions
 from feedback.ope import Estimate, LoggedBandit, check_pscore, evaluate
 from feedback.outcomes import OUTCOME_TYPES
+from feedback.policy_state import get_policy_state
 from feedback.registry import get_version
 from feedback.store import Store
 from server.features import Candidate, ScoreItem, build_feeds
 from server.model import LoadedModel
-from server.policy import Policy, build_policy
+from server.policy import Context, Policy, build_policy
 
 # Decisions scored per model run: bounds the feed arrays' memory.
 CHUNK = 4_096
@@ -112,7 +114,9 @@ class PolicyEvaluator:
         try:
             # Before any model runs: a log without usable propensities cannot be evaluated.
             pscore = check_pscore([d.propensity for d in logs], ids)
-            scored = _score(logs, model, policy, objective)
+            state = _policy_state(self._store, q, policy)
+            catalogue = campaign_catalogue(self._store, q.experiment)
+            scored = _score(logs, model, policy, objective, catalogue, state)
             data = LoggedBandit(
                 reward=np.array([d.reward for d in logs]),
                 pscore=pscore,
@@ -169,14 +173,13 @@ def _mean_with_interval(values: np.ndarray, confidence: float) -> tuple[float, t
     return mean, (mean - half, mean + half)
 
 
-def _candidates(logs: Sequence[LoggedDecision]) -> dict[str, list[Candidate]]:
+def _candidates(
+    logs: Sequence[LoggedDecision], catalogue: dict[str, dict[str, Any]]
+) -> dict[str, list[Candidate]]:
     """Each decision's candidates as logged. Imported logs keep none: their candidates are every
-    campaign the experiment's logs chose, with the features logged when it was chosen."""
-    catalogue: dict[str, Candidate] = {}
-    for d in logs:
-        if d.campaign_id is not None and d.campaign_id not in catalogue:
-            catalogue[d.campaign_id] = Candidate(d.campaign_id, _plain(d.chosen_features))
-    fallback = [catalogue[c] for c in sorted(catalogue)]
+    campaign the experiment's logs chose (in any variant or time), with the features logged
+    when it was first chosen."""
+    fallback = [Candidate(c, _plain(catalogue[c])) for c in sorted(catalogue)]
     out = {}
     for d in logs:
         logged = [Candidate(c["campaign_id"], _plain(c["features"])) for c in d.candidates]
@@ -203,10 +206,25 @@ def _plain(features: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _policy_state(store: Store, q: EvaluationQuery, policy: Policy) -> Any:
+    """A learning policy is evaluated with what the variant named in the query has learned
+    (when that variant runs the same kind of policy), else with its prior."""
+    if not policy.stateful:
+        return None
+    row = get_policy_state(store, q.experiment, q.variant) if q.variant else None
+    state = row.state if row is not None and row.policy == policy.name else policy.initial_state()
+    return policy.prepare(state)
+
+
 def _score(
-    logs: Sequence[LoggedDecision], model: LoadedModel, policy: Policy, objective: str
+    logs: Sequence[LoggedDecision],
+    model: LoadedModel,
+    policy: Policy,
+    objective: str,
+    catalogue: dict[str, dict[str, Any]],
+    state: Any = None,
 ) -> _Scored:
-    candidates = _candidates(logs)
+    candidates = _candidates(logs, catalogue)
     width = max(len(c) for c in candidates.values()) + 1
     n = len(logs)
     target_dist = np.zeros((n, width))
@@ -237,7 +255,19 @@ def _score(
         for i, (d, item) in enumerate(zip(chunk, items, strict=True), start=start):
             k = len(item.candidates)
             ids = [c.campaign_id for c in item.candidates]
-            target_dist[i, : k + 1] = policy.probabilities(uplift[row : row + k], ids)
+            treated = probability[row : row + k]
+            absolute = policy.mode == "absolute"
+            target_dist[i, : k + 1] = policy.probabilities(
+                treated if absolute else uplift[row : row + k],
+                ids,
+                baseline=float(control[row]) if absolute else 0.0,
+                context=Context(
+                    absolute=np.append(treated, control[row]), user_features=item.user_features
+                ),
+                state=state,
+                # Monte Carlo policies: the same decision always gets the same estimate.
+                rng=np.random.default_rng(zlib.crc32(d.decision_id.encode())),
+            )
             reward_hat[i, :k] = probability[row : row + k]
             reward_hat[i, k] = control[row]
             action[i] = k if d.campaign_id is None else ids.index(d.campaign_id)

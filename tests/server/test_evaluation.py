@@ -210,3 +210,35 @@ def test_estimates_track_the_world_truth(
     for e in result.estimates:
         if e.estimator != "dm":  # DM is only as good as the model
             assert abs(e.value - rates[best]) < 3 * e.std_error, (e, rates[best])
+
+
+def test_a_learning_policy_is_evaluated_with_its_variants_learned_state(logged) -> None:  # type: ignore[no-untyped-def]
+    from feedback.models import PolicyStateRow
+
+    store, frame, version = logged
+    arms = ["coupon-10", "coupon-25", "points-x3", "newsletter", "flash-sale", ""]
+    counts = {a: [1000.0, 0.0] if a == "coupon-10" else [0.0, 1000.0] for a in arms}
+    with store.transaction() as session:
+        session.add(
+            PolicyStateRow(
+                experiment="sim",
+                variant="coupon-10",
+                policy="thompson",
+                state={"arms": counts},
+                settled_through=DECIDED,
+            )
+        )
+    learned = run(store, version, {"type": "thompson", "draws": 200}, variant="coupon-10")
+    rows = frame[frame["campaign_id"] == "coupon-10"]
+    # The posterior sends everyone to coupon-10: every weight is 6, SNIPS is the arm's mean.
+    assert by_name(learned)["snips"] == pytest.approx(rows["conversion"].mean(), abs=1e-12)
+    assert by_name(learned)["ips"] == pytest.approx(
+        6 * rows["conversion"].sum() / len(rows), abs=1e-12
+    )
+    # Without learned state the flat prior spreads the choice: weights near 1, not 6.
+    prior = run(store, version, {"type": "thompson", "draws": 200}, variant="newsletter")
+    newsletter = frame[frame["campaign_id"] == "newsletter"]
+    assert prior.decisions == len(newsletter)
+    assert by_name(prior)["ips"] == pytest.approx(newsletter["conversion"].mean(), rel=0.35)
+    again = run(store, version, {"type": "thompson", "draws": 200}, variant="coupon-10")
+    assert by_name(again) == by_name(learned)  # Monte Carlo seeded per decision
