@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
 import numpy as np
 
 from clients.client import CampaignLiftClient, wait_serving
@@ -115,3 +116,43 @@ def test_acknowledged_outcomes_survive_sigkill_and_decisions_survive_sigterm(
             )
         )
     assert stored == decided
+
+
+def test_sigkill_mid_stream_keeps_every_acknowledged_batch(
+    store: Store, tmp_path: Path, trained_logreg
+) -> None:  # type: ignore[no-untyped-def]
+    """StreamOutcomes into a real server process killed with SIGKILL after some acks: every
+    acknowledged batch is in the store (counted event by event), on SQLite and PostgreSQL."""
+    from clients.client import OutcomeEvent
+
+    promote_new(store, trained_logreg, tmp_path / "artifacts")  # the server waits for a model
+    port = _free_port()
+    size = 50
+
+    def batches() -> Iterator[list[OutcomeEvent]]:
+        for b in range(10_000):  # far more than will be sent before the kill
+            yield [OutcomeEvent(f"k-{b}-{i}", f"d-{b}-{i}", "click") for i in range(size)]
+
+    acknowledged: list[int] = []
+    with server_process(store, tmp_path, port) as proc:
+        with CampaignLiftClient(f"127.0.0.1:{port}") as client:
+            try:
+                for batch, accepted, _ in client.stream_outcomes(batches(), timeout_s=120):
+                    acknowledged.append(batch)
+                    assert accepted == size
+                    if len(acknowledged) == 40:
+                        proc.send_signal(signal.SIGKILL)  # mid-stream, more batches in flight
+            except grpc.RpcError as exc:
+                assert exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        proc.wait(10)
+    assert len(acknowledged) >= 40 and acknowledged == list(range(len(acknowledged)))
+    with store.transaction() as session:
+        from sqlalchemy import select
+
+        from feedback.models import OutcomeRow
+
+        stored = set(session.scalars(select(OutcomeRow.event_id)))
+    expected = {f"k-{b}-{i}" for b in acknowledged for i in range(size)}
+    assert expected <= stored  # nothing acknowledged is lost
+    # Whatever was committed but not acknowledged before the kill is whole batches only.
+    assert len(stored) % size == 0

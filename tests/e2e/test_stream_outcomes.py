@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 
 from clients.client import CampaignLiftClient, OutcomeEvent
@@ -59,3 +60,20 @@ def test_a_bad_batch_ends_the_stream_and_earlier_ones_stay(
     assert err.value.details().startswith("batch 6: outcomes[3].value must be finite and >= 0")
     assert acked == list(range(6))
     assert count_outcomes(store) == 6 * 20
+
+
+def test_duplicates_mixed_into_a_stream_are_stored_once(
+    running: RunningServer, store: Store
+) -> None:
+    rng = np.random.default_rng(4)
+    unique = [OutcomeEvent(f"m-{i}", f"d-{i}", "click") for i in range(3000)]
+    # Every event once, plus 1500 repeats of earlier ones, shuffled across 45 batches.
+    events = unique + [unique[int(i)] for i in rng.integers(0, len(unique), 1500)]
+    order = rng.permutation(len(events))
+    sent = [events[i] for i in order]
+    stream = [sent[i : i + 100] for i in range(0, len(sent), 100)]
+    with CampaignLiftClient(f"127.0.0.1:{running.port}") as client:
+        acks = list(client.stream_outcomes(stream, timeout_s=120))
+    assert sum(a for _, a, _ in acks) == len(unique)
+    assert sum(d for _, _, d in acks) == len(events) - len(unique)
+    assert count_outcomes(store) == len(unique)
