@@ -51,7 +51,7 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     categorical features become strings with "" for missing (the pipeline imputes it).
     """
     report = CleaningReport(rows_in=len(df))
-    needed = [*spec.features, *spec.targets]
+    needed = [*spec.features, *spec.targets, *([spec.propensity] if spec.propensity else [])]
     absent = [c for c in needed if c not in df.columns]
     if absent:
         raise InvalidArgument(f"data for spec {spec.name!r} lacks columns {absent}")
@@ -59,7 +59,9 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     if spec.treatment:
         if spec.treatment not in out.columns:
             raise InvalidArgument(f"treatment column {spec.treatment!r} is not in the data")
-        counts = out[spec.treatment].astype("string").fillna("").value_counts()
+        # Arms are labels: a missing one is the empty label, not a dropped row.
+        out[spec.treatment] = out[spec.treatment].astype("string").fillna("").astype(object)
+        counts = out[spec.treatment].value_counts()
         report.arms = {str(k): int(v) for k, v in counts.items()}
     if spec.row_id and spec.row_id in out.columns:
         ids = out[spec.row_id].astype("string").fillna("").str.strip()

@@ -34,6 +34,9 @@ class FeatureSpec:
     # Which outcome type (click, conversion) labels each target in the store's feedback;
     # a target named like an outcome type needs no entry.
     outcome_types: dict[str, str] = field(default_factory=dict)
+    # Column holding the logging policy's probability of the logged arm, when assignment was
+    # not uniform; without it the arms' frequencies are used (a randomized test).
+    propensity: str | None = None
 
     def __post_init__(self) -> None:
         for group in (self.user_features, self.campaign_features):
@@ -106,6 +109,7 @@ class FeatureSpec:
                 unit_id=data.get("unit_id"),
                 row_id=data.get("row_id"),
                 outcome_types=dict(data.get("outcome_types", {})),
+                propensity=data.get("propensity"),
             )
         except KeyError as exc:
             raise InvalidArgument(f"spec {path}: missing key {exc.args[0]!r}") from exc

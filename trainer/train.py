@@ -41,6 +41,8 @@ class TrainedModel:
     holdout: pd.DataFrame
     training: pd.DataFrame
     extra_lineage: dict[str, Any] = field(default_factory=dict)
+    # How `<target>_uplift` is computed in the graph (trainer.uplift.UPLIFT_METHODS).
+    uplift_method: str = "s-learner"
 
     @property
     def sha256(self) -> str:
