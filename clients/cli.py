@@ -90,6 +90,10 @@ def train(
     register_version: Annotated[bool, typer.Option("--register/--no-register")] = True,
     promote: Annotated[bool, typer.Option(help="Point production at the new version.")] = False,
     seed: Annotated[int, typer.Option()] = 0,
+    uplift: Annotated[
+        str,
+        typer.Option(help="Uplift method: s-learner, or transformed-outcome (not with logreg)."),
+    ] = "s-learner",
     report: Annotated[
         Path | None,
         typer.Option(help="Write the evaluation report (Markdown) here; it is also registered."),
@@ -114,7 +118,9 @@ def train(
         settings.ensure_dirs()
         store = open_store(settings.database_url)
     with console.status(f"training {family} on {data}"):
-        trained = fit(load_table(data), feature_spec, family=family, seed=seed)
+        trained = fit(
+            load_table(data), feature_spec, family=family, seed=seed, uplift_method=uplift
+        )
     rep = trained.cleaning
     console.print(
         f"cleaning: {rep.rows_in} rows in, {rep.rows_out} out; duplicates dropped "

@@ -1,5 +1,10 @@
 """The served ONNX graph's output contract, shared by the trainer that builds it and the server
-that reads it: per target t, `t_probability`, `t_control_probability` and `t_uplift`."""
+that reads it: per target t, `t_probability`, `t_control_probability` and `t_uplift`.
+
+`t_uplift` is the model's estimate of the campaign's effect: with the S-learner it equals
+`t_probability - t_control_probability`; with an effect model (trainer.uplift, e.g. the
+transformed outcome) it is that model's own estimate, so readers must use `t_uplift` and not
+recompute it from the probabilities."""
 
 from __future__ import annotations
 

@@ -48,7 +48,11 @@ def _convert_one(pipeline: Pipeline, spec: FeatureSpec) -> onnx.ModelProto:
             return convert_sklearn(  # type: ignore[no-any-return]
                 pipeline,
                 initial_types=_initial_types(spec),
-                options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+                options=(
+                    {id(pipeline.steps[-1][1]): {"zipmap": False}}
+                    if hasattr(pipeline.steps[-1][1], "predict_proba")
+                    else None
+                ),
                 target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET},
             )
     except Exception as exc:  # skl2onnx raises many types; all mean "cannot export"
@@ -70,9 +74,39 @@ def _control_const(col: str, kind: str, value: Any) -> TensorProto:
     )
 
 
-def compose(pipelines: Mapping[str, Pipeline], spec: FeatureSpec) -> onnx.ModelProto:
+def _add_submodel(
+    nodes: list[onnx.NodeProto],
+    inits: list[TensorProto],
+    opsets: dict[str, int],
+    sub: onnx.ModelProto,
+    prefix: str,
+    features: Mapping[str, str],
+) -> str:
+    """Adds a converted pipeline fed the doubled inputs; returns its first output's name."""
+    sub = onnx.compose.add_prefix(sub, prefix)
+    for op in sub.opset_import:
+        opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
+    for col in features:
+        nodes.append(helper.make_node("Identity", [f"{col}__both"], [f"{prefix}{col}"]))
+    nodes.extend(sub.graph.node)
+    inits.extend(sub.graph.initializer)
+    return str(sub.graph.output[0].name)
+
+
+def compose(
+    pipelines: Mapping[str, Pipeline],
+    spec: FeatureSpec,
+    effects: Mapping[str, Pipeline] | None = None,
+) -> onnx.ModelProto:
     """One graph: inputs doubled (as sent, then with control campaign features), each target's
-    converted pipeline run once over 2N rows, outputs sliced back into N-row halves."""
+    converted pipeline run once over 2N rows, outputs sliced back into N-row halves.
+
+    Without an effect model, a target's uplift is its probability minus its control
+    probability (the S-learner). With one in `effects` (a regressor of the effect itself, e.g.
+    trainer.uplift's transformed outcome), the uplift is that regressor's prediction with the
+    campaign minus its prediction with the control values, run over the same doubled rows.
+    """
+    effects = effects or {}
     features = spec.features
     first = next(iter(features))
     nodes = [
@@ -106,21 +140,29 @@ def compose(pipelines: Mapping[str, Pipeline], spec: FeatureSpec) -> onnx.ModelP
     outputs = []
     opsets: dict[str, int] = {}
     for target, pipeline in pipelines.items():
-        sub = onnx.compose.add_prefix(_convert_one(pipeline, spec), f"{target}__")
-        for op in sub.opset_import:
-            opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
-        for col in features:
-            nodes.append(helper.make_node("Identity", [f"{col}__both"], [f"{target}__{col}"]))
-        nodes.extend(sub.graph.node)
-        inits.extend(sub.graph.initializer)
+        sub = _convert_one(pipeline, spec)
+        _add_submodel(nodes, inits, opsets, sub, f"{target}__", features)
         p_name, c_name, u_name = output_names(target)
         probs = f"{target}__probabilities"
         nodes += [
             helper.make_node("Gather", [probs, "positive_index"], [f"{target}__p_all"], axis=1),
             helper.make_node("Slice", [f"{target}__p_all", "zero_1d", "n_rows"], [p_name]),
             helper.make_node("Slice", [f"{target}__p_all", "n_rows", "int64_max_1d"], [c_name]),
-            helper.make_node("Sub", [p_name, c_name], [u_name]),
         ]
+        if target in effects:
+            prefix = f"{target}__effect__"
+            raw = _add_submodel(
+                nodes, inits, opsets, _convert_one(effects[target], spec), prefix, features
+            )
+            both, treated, control = (f"{prefix}{n}" for n in ("all", "treated", "control"))
+            nodes += [
+                helper.make_node("Squeeze", [raw, "one_1d"], [both]),
+                helper.make_node("Slice", [both, "zero_1d", "n_rows"], [treated]),
+                helper.make_node("Slice", [both, "n_rows", "int64_max_1d"], [control]),
+                helper.make_node("Sub", [treated, control], [u_name]),
+            ]
+        else:
+            nodes.append(helper.make_node("Sub", [p_name, c_name], [u_name]))
         outputs += [
             helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
             for name in (p_name, c_name, u_name)
@@ -166,15 +208,22 @@ def predict_onnx(
 
 
 def predict_sklearn(
-    pipelines: Mapping[str, Pipeline], df: pd.DataFrame, spec: FeatureSpec
+    pipelines: Mapping[str, Pipeline],
+    df: pd.DataFrame,
+    spec: FeatureSpec,
+    effects: Mapping[str, Pipeline] | None = None,
 ) -> dict[str, np.ndarray]:
     control = with_control(df, spec)
+    x, x_control = df[list(spec.features)], control[list(spec.features)]
     out = {}
     for target, pipeline in pipelines.items():
         p_name, c_name, u_name = output_names(target)
-        out[p_name] = pipeline.predict_proba(df[list(spec.features)])[:, 1]
-        out[c_name] = pipeline.predict_proba(control[list(spec.features)])[:, 1]
-        out[u_name] = out[p_name] - out[c_name]
+        out[p_name] = pipeline.predict_proba(x)[:, 1]
+        out[c_name] = pipeline.predict_proba(x_control)[:, 1]
+        if effects and target in effects:
+            out[u_name] = effects[target].predict(x) - effects[target].predict(x_control)
+        else:
+            out[u_name] = out[p_name] - out[c_name]
     return out
 
 
@@ -184,9 +233,10 @@ def check_parity(
     df: pd.DataFrame,
     spec: FeatureSpec,
     tolerance: float = PARITY_TOLERANCE,
+    effects: Mapping[str, Pipeline] | None = None,
 ) -> float:
     """Max |sklearn - onnxruntime| over every output on `df`; refuses the export above tolerance."""
-    expected = predict_sklearn(pipelines, df, spec)
+    expected = predict_sklearn(pipelines, df, spec, effects)
     got = predict_onnx(session_for(model_bytes), df, spec)
     worst = max(float(np.max(np.abs(got[k] - expected[k]), initial=0.0)) for k in expected)
     if not worst <= tolerance:

@@ -6,13 +6,18 @@ from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from common.errors import InvalidArgument
 from trainer.spec import FeatureSpec
@@ -42,6 +47,37 @@ def _estimator(family: str, seed: int) -> Any:
 
 
 FAMILIES = ("logreg", "tree", "forest", "hgb", "mlp")
+# Families that can regress an effect varying with the user features and the campaign together
+# (an additive linear model cannot: its uplift would be one constant per campaign).
+REGRESSOR_FAMILIES = ("tree", "forest", "hgb", "mlp")
+
+
+def _regressor(family: str, seed: int) -> Any:
+    match family:
+        case "tree":
+            return DecisionTreeRegressor(max_depth=5, min_samples_leaf=200, random_state=seed)
+        case "forest":
+            return RandomForestRegressor(
+                n_estimators=60, max_depth=6, min_samples_leaf=100, random_state=seed, n_jobs=1
+            )
+        case "hgb":
+            return HistGradientBoostingRegressor(
+                max_iter=100,
+                learning_rate=0.05,
+                max_leaf_nodes=7,
+                min_samples_leaf=200,
+                l2_regularization=1.0,
+                random_state=seed,
+            )
+        case "mlp":
+            return MLPRegressor(
+                hidden_layer_sizes=(16,), max_iter=300, early_stopping=True, random_state=seed
+            )
+    raise InvalidArgument(
+        f"an effect regressor's family must be one of {REGRESSOR_FAMILIES}, got {family!r}"
+    )
+
+
 SCALED_FAMILIES = ("logreg", "mlp")
 
 
@@ -55,7 +91,7 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
     the two) and makes the exported threshold exact. Other families are returned unchanged.
     """
     model = pipeline.steps[-1][1]
-    if not isinstance(model, HistGradientBoostingClassifier):
+    if not isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         return pipeline
     for predictors in model._predictors:
         for predictor in predictors:
@@ -69,8 +105,11 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
-def build_pipeline(spec: FeatureSpec, family: str, seed: int = 0) -> Pipeline:
-    """Preprocessing and estimator in one pipeline, so one ONNX graph can carry both."""
+def build_pipeline(
+    spec: FeatureSpec, family: str, seed: int = 0, *, regressor: bool = False
+) -> Pipeline:
+    """Preprocessing and estimator (a classifier, or with `regressor` an effect regressor) in
+    one pipeline, so one ONNX graph can carry both."""
     numeric = [c for c, k in spec.features.items() if k == "numeric"]
     categorical = [c for c, k in spec.features.items() if k == "categorical"]
     transformers = []
@@ -89,4 +128,5 @@ def build_pipeline(spec: FeatureSpec, family: str, seed: int = 0) -> Pipeline:
             ("categorical", Pipeline([("impute", impute), ("onehot", onehot)]), categorical)
         )
     pre = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-    return Pipeline([("preprocess", pre), ("model", _estimator(family, seed))])
+    model = _regressor(family, seed) if regressor else _estimator(family, seed)
+    return Pipeline([("preprocess", pre), ("model", model)])

@@ -15,29 +15,11 @@ from trainer.evaluate import binary_metrics
 from trainer.explain import permutation_importances, uplift_segments
 from trainer.export import predict_onnx, session_for
 from trainer.spec import FeatureSpec
+from trainer.uplift import campaign_arms
 from trainer.uplift_metrics import auuc, ips_value, qini_coefficient, uplift_at_k
 
 TOP_SHARES = (0.1, 0.2, 0.3)
 NO_CAMPAIGN = "no campaign"
-
-
-def campaign_arms(
-    data: pd.DataFrame, spec: FeatureSpec
-) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """Each arm of the treatment column with its campaign features, and the control arm's name
-    (the arm whose campaign features are the spec's control values)."""
-    if not spec.treatment:
-        return {}, None
-    arms: dict[str, dict[str, Any]] = {}
-    for value, rows in data.groupby(spec.treatment, sort=True):
-        first = rows.iloc[0]
-        arms[str(value)] = {c: first[c] for c in spec.campaign_features}
-    control = [
-        a
-        for a, feats in arms.items()
-        if all(str(feats[c]) == str(spec.control[c]) for c in spec.campaign_features)
-    ]
-    return arms, (control[0] if control else None)
 
 
 def predicted_uplifts(

@@ -23,6 +23,7 @@ from trainer.evaluate import binary_metrics
 from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
 from trainer.pipeline import build_pipeline, snap_thresholds_to_float32
 from trainer.spec import FeatureSpec
+from trainer.uplift import S_LEARNER, UPLIFT_METHODS, fit_effects
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ class TrainedModel:
     holdout: pd.DataFrame
     training: pd.DataFrame
     extra_lineage: dict[str, Any] = field(default_factory=dict)
-    # How `<target>_uplift` is computed in the graph (trainer.uplift.UPLIFT_METHODS).
-    uplift_method: str = "s-learner"
+    # How `<target>_uplift` is computed in the graph (trainer.uplift.UPLIFT_METHODS), and the
+    # effect regressors per target when it is not the S-learner.
+    uplift_method: str = S_LEARNER
+    effects: dict[str, Pipeline] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -65,12 +68,17 @@ def train(
     seed: int = 0,
     holdout_fraction: float = 0.25,
     holdout_eligible: pd.Series | None = None,
+    uplift_method: str = S_LEARNER,
 ) -> TrainedModel:
     """Cleans `raw`, fits one pipeline per target, exports and checks one ONNX graph.
 
     `holdout_eligible` (a boolean mask over `raw`) restricts which rows may be held out; at
     most half of the eligible rows are, so the newest data still reaches training.
     """
+    if uplift_method not in UPLIFT_METHODS:
+        raise InvalidArgument(
+            f"uplift method must be one of {UPLIFT_METHODS}, got {uplift_method!r}"
+        )
     raw = raw.assign(**{ELIGIBLE: True if holdout_eligible is None else holdout_eligible})
     data, report = clean(raw, spec)
     if len(data) < 20:
@@ -84,9 +92,10 @@ def train(
             raise InvalidArgument(f"target {target!r} has a single class in the training rows")
         fitted = build_pipeline(spec, family, seed).fit(train_df[list(spec.features)], y)
         pipelines[target] = snap_thresholds_to_float32(fitted)
-    model = compose(pipelines, spec)
+    effects = fit_effects(train_df, spec, family, seed) if uplift_method != S_LEARNER else {}
+    model = compose(pipelines, spec, effects)
     onnx_bytes = model.SerializeToString()
-    parity = check_parity(onnx_bytes, pipelines, holdout, spec)
+    parity = check_parity(onnx_bytes, pipelines, holdout, spec, effects=effects)
     metrics = holdout_metrics(onnx_bytes, holdout, spec)
     log.info(
         "trained %s on %d rows; parity %.2g; metrics %s", family, len(train_df), parity, metrics
@@ -101,6 +110,8 @@ def train(
         cleaning=report,
         holdout=holdout,
         training=train_df,
+        effects=effects,
+        uplift_method=uplift_method,
     )
 
 
@@ -218,6 +229,7 @@ def register(
         "rows_holdout": len(trained.holdout),
         "cleaning": trained.cleaning.as_dict(),
         "parity_max_abs_diff": trained.parity_max_abs_diff,
+        "uplift_method": trained.uplift_method,
         **trained.extra_lineage,
     }
     version = register_version(
