@@ -94,6 +94,12 @@ def train(
         str,
         typer.Option(help="Uplift method: s-learner, or transformed-outcome (not with logreg)."),
     ] = "s-learner",
+    tune: Annotated[
+        bool, typer.Option(help="Search a small hyperparameter grid by cross-validation.")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="Sigmoid calibration, kept where it lowers validation log loss.")
+    ] = False,
     report: Annotated[
         Path | None,
         typer.Option(help="Write the evaluation report (Markdown) here; it is also registered."),
@@ -119,7 +125,13 @@ def train(
         store = open_store(settings.database_url)
     with console.status(f"training {family} on {data}"):
         trained = fit(
-            load_table(data), feature_spec, family=family, seed=seed, uplift_method=uplift
+            load_table(data),
+            feature_spec,
+            family=family,
+            seed=seed,
+            uplift_method=uplift,
+            tune=tune,
+            calibrate=calibrate,
         )
     rep = trained.cleaning
     console.print(

@@ -51,7 +51,8 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     categorical features become strings with "" for missing (the pipeline imputes it).
     """
     report = CleaningReport(rows_in=len(df))
-    needed = [*spec.features, *spec.targets, *([spec.propensity] if spec.propensity else [])]
+    optional = [c for c in (spec.propensity, spec.time) if c]
+    needed = [*spec.features, *spec.targets, *optional]
     absent = [c for c in needed if c not in df.columns]
     if absent:
         raise InvalidArgument(f"data for spec {spec.name!r} lacks columns {absent}")
@@ -92,6 +93,10 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
             out[col] = text.astype(object)
         report.missing_values[col] = int(missing.sum())
 
+    if spec.time:
+        parsed = pd.to_datetime(out[spec.time], errors="coerce", utc=True)
+        report.invalid_values[spec.time] = int((parsed.isna() & out[spec.time].notna()).sum())
+        out[spec.time] = parsed
     bad = pd.Series(False, index=out.index)
     for target in spec.targets:
         y = pd.to_numeric(out[target], errors="coerce")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -91,8 +92,17 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
     the two) and makes the exported threshold exact. Other families are returned unchanged.
     """
     model = pipeline.steps[-1][1]
+    if isinstance(model, CalibratedClassifierCV):
+        for calibrated in model.calibrated_classifiers_:
+            _snap(calibrated.estimator)
+    else:
+        _snap(model)
+    return pipeline
+
+
+def _snap(model: Any) -> None:
     if not isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
-        return pipeline
+        return
     for predictors in model._predictors:
         for predictor in predictors:
             nodes = predictor.nodes
@@ -102,7 +112,6 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
             up = t32.astype(np.float64) > t64
             t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
             nodes["num_threshold"][splits] = t32.astype(np.float64)
-    return pipeline
 
 
 def build_pipeline(

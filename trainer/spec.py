@@ -37,6 +37,8 @@ class FeatureSpec:
     # Column holding the logging policy's probability of the logged arm, when assignment was
     # not uniform; without it the arms' frequencies are used (a randomized test).
     propensity: str | None = None
+    # Column of event times: cross-validation folds then train on the past, validate on later.
+    time: str | None = None
 
     def __post_init__(self) -> None:
         for group in (self.user_features, self.campaign_features):
@@ -110,6 +112,7 @@ class FeatureSpec:
                 row_id=data.get("row_id"),
                 outcome_types=dict(data.get("outcome_types", {})),
                 propensity=data.get("propensity"),
+                time=data.get("time"),
             )
         except KeyError as exc:
             raise InvalidArgument(f"spec {path}: missing key {exc.args[0]!r}") from exc

@@ -23,6 +23,7 @@ from trainer.evaluate import binary_metrics
 from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
 from trainer.pipeline import build_pipeline, snap_thresholds_to_float32
 from trainer.spec import FeatureSpec
+from trainer.tuning import CALIBRATION_METHOD, choose_calibration, search, with_calibration
 from trainer.uplift import S_LEARNER, UPLIFT_METHODS, fit_effects
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def train(
     holdout_fraction: float = 0.25,
     holdout_eligible: pd.Series | None = None,
     uplift_method: str = S_LEARNER,
+    tune: bool = False,
+    calibrate: bool = False,
 ) -> TrainedModel:
     """Cleans `raw`, fits one pipeline per target, exports and checks one ONNX graph.
 
@@ -86,11 +89,12 @@ def train(
     check_control_values(data, spec)
     train_df, holdout = _split(data, holdout_fraction, seed)
     pipelines = {}
+    extra: dict[str, Any] = {"tuning": {}, "calibration": {}} if tune or calibrate else {}
     for target in spec.targets:
         y = train_df[target].to_numpy()
         if len(np.unique(y)) < 2:
             raise InvalidArgument(f"target {target!r} has a single class in the training rows")
-        fitted = build_pipeline(spec, family, seed).fit(train_df[list(spec.features)], y)
+        fitted = _fit_target(train_df, y, spec, family, seed, tune, calibrate, extra, target)
         pipelines[target] = snap_thresholds_to_float32(fitted)
     effects = fit_effects(train_df, spec, family, seed) if uplift_method != S_LEARNER else {}
     model = compose(pipelines, spec, effects)
@@ -112,7 +116,33 @@ def train(
         training=train_df,
         effects=effects,
         uplift_method=uplift_method,
+        extra_lineage={k: v for k, v in extra.items() if v},
     )
+
+
+def _fit_target(
+    train_df: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    family: str,
+    seed: int,
+    tune: bool,
+    calibrate: bool,
+    extra: dict[str, Any],
+    target: str,
+) -> Pipeline:
+    """One target's pipeline: searched (`tune`), calibrated when that helps (`calibrate`)."""
+    x = train_df[list(spec.features)]
+    pipeline = build_pipeline(spec, family, seed)
+    if tune:
+        time = train_df[spec.time] if spec.time else None
+        pipeline, extra["tuning"][target] = search(pipeline, family, x, y, time)
+    if calibrate:
+        keep, losses = choose_calibration(pipeline, x, y, seed)
+        extra["calibration"][target] = {"kept": keep, "method": CALIBRATION_METHOD, **losses}
+        if keep:
+            return with_calibration(pipeline).fit(x, y)
+    return pipeline if tune else pipeline.fit(x, y)
 
 
 def campaign_categories(spec: FeatureSpec, data: pd.DataFrame) -> dict[str, list[str]]:
