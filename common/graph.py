@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 OUTPUT_SUFFIXES = ("_probability", "_control_probability", "_uplift")
+# A revenue target r (expected spend, e.g. P(buy) x E[spend | buy]) is an extra output triple,
+# not one of the model's targets: servers that read only the targets' outputs are unaffected.
+REVENUE_SUFFIXES = ("_expected", "_control_expected", "_uplift")
 # Model metadata key holding the feature schema and targets inside the artifact.
 SCHEMA_KEY = "campaign_lift.schema"
 
@@ -19,6 +22,12 @@ def output_names(target: str) -> tuple[str, str, str]:
     """(probability with the campaign, probability without any, uplift) of one target."""
     probability, control, uplift = (f"{target}{s}" for s in OUTPUT_SUFFIXES)
     return probability, control, uplift
+
+
+def revenue_output_names(revenue: str) -> tuple[str, str, str]:
+    """(expected value with the campaign, expected value without any, its uplift)."""
+    expected, control, uplift = (f"{revenue}{s}" for s in REVENUE_SUFFIXES)
+    return expected, control, uplift
 
 
 def all_outputs(targets: Iterable[str]) -> list[str]:

@@ -51,7 +51,7 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     categorical features become strings with "" for missing (the pipeline imputes it).
     """
     report = CleaningReport(rows_in=len(df))
-    optional = [c for c in (spec.propensity, spec.time) if c]
+    optional = [c for c in (spec.propensity, spec.time) if c] + list(spec.revenue)
     needed = [*spec.features, *spec.targets, *optional]
     absent = [c for c in needed if c not in df.columns]
     if absent:
@@ -102,6 +102,10 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
         y = pd.to_numeric(out[target], errors="coerce")
         bad |= ~y.isin([0, 1])
         out[target] = y
+    for column in spec.revenue:
+        value = pd.to_numeric(out[column], errors="coerce")
+        bad |= ~np.isfinite(value) | (value < 0)
+        out[column] = value.astype(float)
     report.bad_target_rows_dropped = int(bad.sum())
     out = out[~bad]
     for target in spec.targets:

@@ -23,7 +23,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from common.errors import ModelError
-from common.graph import SCHEMA_KEY, output_names
+from common.graph import SCHEMA_KEY, output_names, revenue_output_names
 from trainer.data import with_control
 from trainer.spec import FeatureSpec
 
@@ -97,6 +97,7 @@ def compose(
     pipelines: Mapping[str, Pipeline],
     spec: FeatureSpec,
     effects: Mapping[str, Pipeline] | None = None,
+    revenue: Mapping[str, Pipeline] | None = None,
 ) -> onnx.ModelProto:
     """One graph: inputs doubled (as sent, then with control campaign features), each target's
     converted pipeline run once over 2N rows, outputs sliced back into N-row halves.
@@ -105,6 +106,10 @@ def compose(
     probability (the S-learner). With one in `effects` (a regressor of the effect itself, e.g.
     trainer.uplift's transformed outcome), the uplift is that regressor's prediction with the
     campaign minus its prediction with the control values, run over the same doubled rows.
+
+    Each revenue column r in `revenue` (a regressor of r fitted on the rows where its hurdle
+    target, spec.revenue[r], is 1) adds the hurdle model's outputs: P(hurdle) x E[r | hurdle]
+    with and without the campaign, and their difference (common.graph.revenue_output_names).
     """
     effects = effects or {}
     features = spec.features
@@ -167,6 +172,25 @@ def compose(
             helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
             for name in (p_name, c_name, u_name)
         ]
+    for column, spend in (revenue or {}).items():
+        prefix = f"{column}__spend__"
+        raw = _add_submodel(nodes, inits, opsets, _convert_one(spend, spec), prefix, features)
+        expected, control_expected, uplift = revenue_output_names(column)
+        nodes += [
+            helper.make_node("Squeeze", [raw, "one_1d"], [f"{prefix}all"]),
+            helper.make_node(
+                "Mul", [f"{spec.revenue[column]}__p_all", f"{prefix}all"], [f"{prefix}expected"]
+            ),
+            helper.make_node("Slice", [f"{prefix}expected", "zero_1d", "n_rows"], [expected]),
+            helper.make_node(
+                "Slice", [f"{prefix}expected", "n_rows", "int64_max_1d"], [control_expected]
+            ),
+            helper.make_node("Sub", [expected, control_expected], [uplift]),
+        ]
+        outputs += [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
+            for name in (expected, control_expected, uplift)
+        ]
     graph = helper.make_graph(nodes, "campaign_lift", inputs, outputs, inits)
     model = helper.make_model(
         graph,
@@ -212,6 +236,7 @@ def predict_sklearn(
     df: pd.DataFrame,
     spec: FeatureSpec,
     effects: Mapping[str, Pipeline] | None = None,
+    revenue: Mapping[str, Pipeline] | None = None,
 ) -> dict[str, np.ndarray]:
     control = with_control(df, spec)
     x, x_control = df[list(spec.features)], control[list(spec.features)]
@@ -224,6 +249,12 @@ def predict_sklearn(
             out[u_name] = effects[target].predict(x) - effects[target].predict(x_control)
         else:
             out[u_name] = out[p_name] - out[c_name]
+    for column, spend in (revenue or {}).items():
+        expected, control_expected, uplift = revenue_output_names(column)
+        p_name, c_name, _ = output_names(spec.revenue[column])
+        out[expected] = out[p_name] * spend.predict(x)
+        out[control_expected] = out[c_name] * spend.predict(x_control)
+        out[uplift] = out[expected] - out[control_expected]
     return out
 
 
@@ -234,11 +265,27 @@ def check_parity(
     spec: FeatureSpec,
     tolerance: float = PARITY_TOLERANCE,
     effects: Mapping[str, Pipeline] | None = None,
+    revenue: Mapping[str, Pipeline] | None = None,
 ) -> float:
-    """Max |sklearn - onnxruntime| over every output on `df`; refuses the export above tolerance."""
-    expected = predict_sklearn(pipelines, df, spec, effects)
+    """Max |sklearn - onnxruntime| over every output on `df`; refuses the export above tolerance.
+
+    Revenue outputs are probabilities times amounts: their difference is divided by the
+    largest predicted amount (at least 1), so a float32 rounding of the probability does not
+    count as disagreement just because the currency unit is small."""
+    expected = predict_sklearn(pipelines, df, spec, effects, revenue)
     got = predict_onnx(session_for(model_bytes), df, spec)
-    worst = max(float(np.max(np.abs(got[k] - expected[k]), initial=0.0)) for k in expected)
+    x = df[list(spec.features)]
+    scale = {
+        name: max(1.0, float(np.abs(model.predict(x)).max(initial=0.0)))
+        for r, model in (revenue or {}).items()
+        for name in revenue_output_names(r)
+    }
+
+    def gap(name: str) -> float:
+        diff = np.abs(got[name] - expected[name]) / scale.get(name, 1.0)
+        return float(np.max(diff, initial=0.0))
+
+    worst = max(gap(k) for k in expected)
     if not worst <= tolerance:
         raise ModelError(
             f"ONNX parity check failed: max |sklearn - onnxruntime| = {worst:.3g} > {tolerance:g}"

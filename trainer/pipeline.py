@@ -14,7 +14,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -50,11 +50,13 @@ def _estimator(family: str, seed: int) -> Any:
 FAMILIES = ("logreg", "tree", "forest", "hgb", "mlp")
 # Families that can regress an effect varying with the user features and the campaign together
 # (an additive linear model cannot: its uplift would be one constant per campaign).
-REGRESSOR_FAMILIES = ("tree", "forest", "hgb", "mlp")
+EFFECT_FAMILIES = ("tree", "forest", "hgb", "mlp")
 
 
 def _regressor(family: str, seed: int) -> Any:
     match family:
+        case "logreg":  # the linear family's regressor
+            return Ridge(alpha=1.0)
         case "tree":
             return DecisionTreeRegressor(max_depth=5, min_samples_leaf=200, random_state=seed)
         case "forest":
@@ -71,12 +73,15 @@ def _regressor(family: str, seed: int) -> Any:
                 random_state=seed,
             )
         case "mlp":
+            # Amounts (revenue) are far from unit scale: a larger step reaches them in time.
             return MLPRegressor(
-                hidden_layer_sizes=(16,), max_iter=300, early_stopping=True, random_state=seed
+                hidden_layer_sizes=(16,),
+                learning_rate_init=0.01,
+                max_iter=1000,
+                early_stopping=True,
+                random_state=seed,
             )
-    raise InvalidArgument(
-        f"an effect regressor's family must be one of {REGRESSOR_FAMILIES}, got {family!r}"
-    )
+    raise InvalidArgument(f"model family must be one of {FAMILIES}, got {family!r}")
 
 
 SCALED_FAMILIES = ("logreg", "mlp")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.graph import output_names
+from common.graph import output_names, revenue_output_names
 from trainer.evaluate import binary_metrics
 from trainer.explain import permutation_importances, uplift_segments
 from trainer.export import predict_onnx, session_for
@@ -32,6 +32,7 @@ def predicted_uplifts(
         as_arm = rows.assign(**feats)
         pred = predict_onnx(session, as_arm, spec)
         out[arm] = {t: pred[output_names(t)[2]] for t in spec.targets}
+        out[arm].update({r: pred[revenue_output_names(r)[2]] for r in spec.revenue})
     return out
 
 
@@ -98,7 +99,7 @@ def policy_section(
     logged = holdout[spec.treatment].astype(str).to_numpy(dtype=object)
     propensity = _propensities(holdout, spec)
     section: dict[str, Any] = {}
-    for target in spec.targets:
+    for target in [*spec.targets, *spec.revenue]:
         reward = holdout[target].to_numpy(float)
         chosen = learned_policy(uplifts, target, control)
         values = {"learned": ips_value(reward, logged, propensity, chosen).as_dict()}
@@ -109,6 +110,26 @@ def policy_section(
             values[name] = ips_value(reward, logged, propensity, fixed).as_dict()
         section[target] = values
     return section
+
+
+def revenue_metrics(
+    holdout: pd.DataFrame, spec: FeatureSpec, predictions: dict[str, np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    """Per revenue column: the hurdle model's expected value against the held-out actuals."""
+    out = {}
+    for column, hurdle in spec.revenue.items():
+        actual = holdout[column].to_numpy(float)
+        predicted = predictions[revenue_output_names(column)[0]].astype(float)
+        error = predicted - actual
+        out[column] = {
+            "hurdle": hurdle,
+            "mean_actual": float(actual.mean()),
+            "mean_predicted": float(predicted.mean()),
+            "mae": float(np.abs(error).mean()),
+            "rmse": float(np.sqrt((error**2).mean())),
+            "rmse_of_the_mean": float(np.sqrt(((actual - actual.mean()) ** 2).mean())),
+        }
+    return out
 
 
 def evaluation_report(
@@ -138,6 +159,8 @@ def evaluation_report(
     report.update(
         {k: v for k, v in trained.extra_lineage.items() if k in ("tuning", "calibration")}
     )
+    if spec.revenue:
+        report["revenue"] = revenue_metrics(holdout, spec, predictions)
     arms, control = campaign_arms(trained.training, spec)
     if arms and control is not None:
         uplifts = predicted_uplifts(trained.onnx_bytes, holdout, spec, arms)

@@ -47,6 +47,8 @@ class TrainedModel:
     # effect regressors per target when it is not the S-learner.
     uplift_method: str = S_LEARNER
     effects: dict[str, Pipeline] = field(default_factory=dict)
+    # Per revenue column, its regressor on the rows where the hurdle target is 1.
+    revenue: dict[str, Pipeline] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -97,9 +99,10 @@ def train(
         fitted = _fit_target(train_df, y, spec, family, seed, tune, calibrate, extra, target)
         pipelines[target] = snap_thresholds_to_float32(fitted)
     effects = fit_effects(train_df, spec, family, seed) if uplift_method != S_LEARNER else {}
-    model = compose(pipelines, spec, effects)
+    revenue = fit_revenue(train_df, spec, family, seed)
+    model = compose(pipelines, spec, effects, revenue)
     onnx_bytes = model.SerializeToString()
-    parity = check_parity(onnx_bytes, pipelines, holdout, spec, effects=effects)
+    parity = check_parity(onnx_bytes, pipelines, holdout, spec, effects=effects, revenue=revenue)
     metrics = holdout_metrics(onnx_bytes, holdout, spec)
     log.info(
         "trained %s on %d rows; parity %.2g; metrics %s", family, len(train_df), parity, metrics
@@ -115,9 +118,32 @@ def train(
         holdout=holdout,
         training=train_df,
         effects=effects,
+        revenue=revenue,
         uplift_method=uplift_method,
         extra_lineage={k: v for k, v in extra.items() if v},
     )
+
+
+MIN_REVENUE_ROWS = 20
+
+
+def fit_revenue(
+    train_df: pd.DataFrame, spec: FeatureSpec, family: str, seed: int
+) -> dict[str, Pipeline]:
+    """E[revenue | hurdle target = 1] per revenue column: the second part of the hurdle model."""
+    models = {}
+    for column, hurdle in spec.revenue.items():
+        rows = train_df[train_df[hurdle] == 1]
+        if len(rows) < MIN_REVENUE_ROWS:
+            raise InvalidArgument(
+                f"revenue {column!r} needs at least {MIN_REVENUE_ROWS} training rows with "
+                f"{hurdle} = 1, got {len(rows)}"
+            )
+        fitted = build_pipeline(spec, family, seed, regressor=True).fit(
+            rows[list(spec.features)], rows[column].to_numpy(float)
+        )
+        models[column] = snap_thresholds_to_float32(fitted)
+    return models
 
 
 def _fit_target(

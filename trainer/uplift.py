@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from common.errors import InvalidArgument
-from trainer.pipeline import REGRESSOR_FAMILIES, build_pipeline, snap_thresholds_to_float32
+from trainer.pipeline import EFFECT_FAMILIES, build_pipeline, snap_thresholds_to_float32
 from trainer.spec import FeatureSpec
 
 S_LEARNER = "s-learner"
@@ -107,9 +107,9 @@ def fit_effects(
     data: pd.DataFrame, spec: FeatureSpec, family: str, seed: int = 0
 ) -> dict[str, Pipeline]:
     """One transformed-outcome effect regressor per target (trees, forests, HGB or MLP)."""
-    if family not in REGRESSOR_FAMILIES:
+    if family not in EFFECT_FAMILIES:
         raise InvalidArgument(
-            f"uplift method {TRANSFORMED_OUTCOME!r} needs a family in {REGRESSOR_FAMILIES} "
+            f"uplift method {TRANSFORMED_OUTCOME!r} needs a family in {EFFECT_FAMILIES} "
             f"(its effect must vary with the user), got {family!r}"
         )
     effects = {}

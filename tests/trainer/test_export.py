@@ -9,7 +9,7 @@ import pytest
 from common.errors import ModelError
 from trainer.data import clean
 from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
-from trainer.pipeline import FAMILIES, REGRESSOR_FAMILIES, build_pipeline
+from trainer.pipeline import EFFECT_FAMILIES, FAMILIES, build_pipeline
 from trainer.spec import FeatureSpec
 from trainer.train import train
 
@@ -26,7 +26,7 @@ def test_every_family_exports_with_parity(family: str, history, sim_spec: Featur
     assert 0.5 < auc <= 1.0
 
 
-@pytest.mark.parametrize("family", REGRESSOR_FAMILIES)
+@pytest.mark.parametrize("family", EFFECT_FAMILIES)
 def test_every_effect_regressor_family_exports_with_parity(
     family: str, history, sim_spec: FeatureSpec
 ) -> None:
