@@ -86,8 +86,10 @@ def _add_submodel(
     sub = onnx.compose.add_prefix(sub, prefix)
     for op in sub.opset_import:
         opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
-    for col in features:
-        nodes.append(helper.make_node("Identity", [f"{col}__both"], [f"{prefix}{col}"]))
+    # skl2onnx may rename an input (e.g. "user-item_affinity_0" becomes "user_item_affinity_0");
+    # its inputs come in the order of the initial types, which is the order of `features`.
+    for col, graph_input in zip(features, sub.graph.input, strict=True):
+        nodes.append(helper.make_node("Identity", [f"{col}__both"], [graph_input.name]))
     nodes.extend(sub.graph.node)
     inits.extend(sub.graph.initializer)
     return str(sub.graph.output[0].name)
