@@ -104,6 +104,7 @@ def policy_section(
         chosen = learned_policy(uplifts, target, control)
         values = {"learned": ips_value(reward, logged, propensity, chosen).as_dict()}
         values["learned"]["share_targeted"] = float(np.mean(chosen != control))
+        values["learned"]["shares"] = {a: float(np.mean(chosen == a)) for a in uplifts}
         for arm in uplifts:
             name = NO_CAMPAIGN if arm == control else f"everyone: {arm}"
             fixed = np.full(len(logged), arm, dtype=object)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 
+NO_LABEL = "(no label)"
+
+
 def _num(value: Any, digits: int = 4) -> str:
     if value is None:
         return "n/a"
@@ -36,7 +39,11 @@ def summary_lines(report: dict[str, Any], objective: str) -> list[str]:
     best_fixed = max(fixed, key=lambda k: fixed[k]["value"])
     lines = [
         f"- Learned policy on **{objective}**: targets {100 * learned['share_targeted']:.0f}% of "
-        f"held-out users; IPS value {learned['value']:.4f} "
+        f"held-out users ("
+        + ", ".join(
+            f"{a or NO_LABEL}: {100 * v:.0f}%" for a, v in learned.get("shares", {}).items()
+        )
+        + f"); IPS value {learned['value']:.4f} "
         f"(95% CI {learned['low']:.4f} to {learned['high']:.4f}), against the best fixed "
         f"choice '{best_fixed}' at {fixed[best_fixed]['value']:.4f} and "
         f"'no campaign' at {policy['no campaign']['value']:.4f}.",
