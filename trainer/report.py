@@ -102,9 +102,10 @@ def policy_section(
     for target in [*spec.targets, *spec.revenue]:
         reward = holdout[target].to_numpy(float)
         chosen = learned_policy(uplifts, target, control)
-        values = {"learned": ips_value(reward, logged, propensity, chosen).as_dict()}
-        values["learned"]["share_targeted"] = float(np.mean(chosen != control))
-        values["learned"]["shares"] = {a: float(np.mean(chosen == a)) for a in uplifts}
+        learned: dict[str, Any] = dict(ips_value(reward, logged, propensity, chosen).as_dict())
+        learned["share_targeted"] = float(np.mean(chosen != control))
+        learned["shares"] = {a: float(np.mean(chosen == a)) for a in uplifts}
+        values: dict[str, Any] = {"learned": learned}
         for arm in uplifts:
             name = NO_CAMPAIGN if arm == control else f"everyone: {arm}"
             fixed = np.full(len(logged), arm, dtype=object)
