@@ -4,7 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test proto lint clean bench-policy
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: demo test proto lint clean bench-policy bench-models
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 ## bench-policy: bandit policies and Vowpal Wabbit on the simulated world; OPE vs the truth
-bench-policy: $(STAMP)
-	$(PY) -m pip install --quiet '.[peers]' || echo "peers did not install: the benchmark says which are skipped"
+bench-policy: $(BENCH_STAMP)
 	$(PY) -m bench.policy --out docs/benchmarks/policy.json
 
 ## proto: regenerate the Python modules from protos/**/*.proto
@@ -34,6 +35,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy common server trainer feedback clients bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## bench-models: our response and uplift models beside LightGBM and scikit-uplift on Hillstrom
+bench-models: $(BENCH_STAMP)
+	$(PY) -m bench.models
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -90,6 +90,24 @@ def train(
     register_version: Annotated[bool, typer.Option("--register/--no-register")] = True,
     promote: Annotated[bool, typer.Option(help="Point production at the new version.")] = False,
     seed: Annotated[int, typer.Option()] = 0,
+    uplift: Annotated[
+        str,
+        typer.Option(help="Uplift method: s-learner, or transformed-outcome (not with logreg)."),
+    ] = "s-learner",
+    tune: Annotated[
+        bool, typer.Option(help="Search a small hyperparameter grid by cross-validation.")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="Sigmoid calibration, kept where it lowers validation log loss.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write the evaluation report (Markdown) here; it is also registered."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Decision threshold of the report (default: the training base rate)."),
+    ] = None,
 ) -> None:
     """Train on a file, export one ONNX graph, check parity, report held-out metrics, register."""
     from feedback.registry import PRODUCTION, set_stage
@@ -106,7 +124,15 @@ def train(
         settings.ensure_dirs()
         store = open_store(settings.database_url)
     with console.status(f"training {family} on {data}"):
-        trained = fit(load_table(data), feature_spec, family=family, seed=seed)
+        trained = fit(
+            load_table(data),
+            feature_spec,
+            family=family,
+            seed=seed,
+            uplift_method=uplift,
+            tune=tune,
+            calibrate=calibrate,
+        )
     rep = trained.cleaning
     console.print(
         f"cleaning: {rep.rows_in} rows in, {rep.rows_out} out; duplicates dropped "
@@ -132,6 +158,8 @@ def train(
             f"{m['base_rate']:.4f}",
         )
     console.print(table)
+    if report is not None:
+        _write_report(trained, report, threshold)
     if store is not None:
         version = register(store, trained, settings.artifact_dir, source="file", data=str(data))
         console.print(
@@ -141,6 +169,26 @@ def train(
         if promote:
             set_stage(store, PRODUCTION, version.version, actor="cli", reason="train --promote")
             console.print(f"production -> version {version.version}")
+
+
+def _write_report(trained: Any, path: Path, threshold: float | None) -> None:
+    """Evaluates, keeps the report for the registry (lineage "evaluation") and writes Markdown."""
+    import shlex
+    import sys
+
+    from trainer.report import evaluation_report
+    from trainer.report_text import render_markdown, summary_lines
+
+    with console.status("evaluating: uplift, policy values, importance, segments"):
+        data = evaluation_report(trained, threshold=threshold)
+    trained.extra_lineage["evaluation"] = data
+    command = "campaign-lift " + shlex.join(sys.argv[1:])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_markdown(data, command=command))
+    targets = list(data["response"])
+    for line in summary_lines(data, "conversion" if "conversion" in targets else targets[-1]):
+        console.print(line)
+    console.print(f"evaluation report written to {path}")
 
 
 @app.command()

@@ -51,7 +51,8 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     categorical features become strings with "" for missing (the pipeline imputes it).
     """
     report = CleaningReport(rows_in=len(df))
-    needed = [*spec.features, *spec.targets]
+    optional = [c for c in (spec.propensity, spec.time) if c] + list(spec.revenue)
+    needed = [*spec.features, *spec.targets, *optional]
     absent = [c for c in needed if c not in df.columns]
     if absent:
         raise InvalidArgument(f"data for spec {spec.name!r} lacks columns {absent}")
@@ -59,7 +60,9 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
     if spec.treatment:
         if spec.treatment not in out.columns:
             raise InvalidArgument(f"treatment column {spec.treatment!r} is not in the data")
-        counts = out[spec.treatment].astype("string").fillna("").value_counts()
+        # Arms are labels: a missing one is the empty label, not a dropped row.
+        out[spec.treatment] = out[spec.treatment].astype("string").fillna("").astype(object)
+        counts = out[spec.treatment].value_counts()
         report.arms = {str(k): int(v) for k, v in counts.items()}
     if spec.row_id and spec.row_id in out.columns:
         ids = out[spec.row_id].astype("string").fillna("").str.strip()
@@ -90,11 +93,19 @@ def clean(df: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, CleaningRe
             out[col] = text.astype(object)
         report.missing_values[col] = int(missing.sum())
 
+    if spec.time:
+        parsed = pd.to_datetime(out[spec.time], errors="coerce", utc=True)
+        report.invalid_values[spec.time] = int((parsed.isna() & out[spec.time].notna()).sum())
+        out[spec.time] = parsed
     bad = pd.Series(False, index=out.index)
     for target in spec.targets:
         y = pd.to_numeric(out[target], errors="coerce")
         bad |= ~y.isin([0, 1])
         out[target] = y
+    for column in spec.revenue:
+        value = pd.to_numeric(out[column], errors="coerce")
+        bad |= ~np.isfinite(value) | (value < 0)
+        out[column] = value.astype(float)
     report.bad_target_rows_dropped = int(bad.sum())
     out = out[~bad]
     for target in spec.targets:

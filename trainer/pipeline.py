@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from common.errors import InvalidArgument
 from trainer.spec import FeatureSpec
@@ -42,6 +48,42 @@ def _estimator(family: str, seed: int) -> Any:
 
 
 FAMILIES = ("logreg", "tree", "forest", "hgb", "mlp")
+# Families that can regress an effect varying with the user features and the campaign together
+# (an additive linear model cannot: its uplift would be one constant per campaign).
+EFFECT_FAMILIES = ("tree", "forest", "hgb", "mlp")
+
+
+def _regressor(family: str, seed: int) -> Any:
+    match family:
+        case "logreg":  # the linear family's regressor
+            return Ridge(alpha=1.0)
+        case "tree":
+            return DecisionTreeRegressor(max_depth=5, min_samples_leaf=200, random_state=seed)
+        case "forest":
+            return RandomForestRegressor(
+                n_estimators=60, max_depth=6, min_samples_leaf=100, random_state=seed, n_jobs=1
+            )
+        case "hgb":
+            return HistGradientBoostingRegressor(
+                max_iter=100,
+                learning_rate=0.05,
+                max_leaf_nodes=7,
+                min_samples_leaf=200,
+                l2_regularization=1.0,
+                random_state=seed,
+            )
+        case "mlp":
+            # Amounts (revenue) are far from unit scale: a larger step reaches them in time.
+            return MLPRegressor(
+                hidden_layer_sizes=(16,),
+                learning_rate_init=0.01,
+                max_iter=1000,
+                early_stopping=True,
+                random_state=seed,
+            )
+    raise InvalidArgument(f"model family must be one of {FAMILIES}, got {family!r}")
+
+
 SCALED_FAMILIES = ("logreg", "mlp")
 
 
@@ -55,8 +97,17 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
     the two) and makes the exported threshold exact. Other families are returned unchanged.
     """
     model = pipeline.steps[-1][1]
-    if not isinstance(model, HistGradientBoostingClassifier):
-        return pipeline
+    if isinstance(model, CalibratedClassifierCV):
+        for calibrated in model.calibrated_classifiers_:
+            _snap(calibrated.estimator)
+    else:
+        _snap(model)
+    return pipeline
+
+
+def _snap(model: Any) -> None:
+    if not isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        return
     for predictors in model._predictors:
         for predictor in predictors:
             nodes = predictor.nodes
@@ -66,11 +117,13 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
             up = t32.astype(np.float64) > t64
             t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
             nodes["num_threshold"][splits] = t32.astype(np.float64)
-    return pipeline
 
 
-def build_pipeline(spec: FeatureSpec, family: str, seed: int = 0) -> Pipeline:
-    """Preprocessing and estimator in one pipeline, so one ONNX graph can carry both."""
+def build_pipeline(
+    spec: FeatureSpec, family: str, seed: int = 0, *, regressor: bool = False
+) -> Pipeline:
+    """Preprocessing and estimator (a classifier, or with `regressor` an effect regressor) in
+    one pipeline, so one ONNX graph can carry both."""
     numeric = [c for c, k in spec.features.items() if k == "numeric"]
     categorical = [c for c, k in spec.features.items() if k == "categorical"]
     transformers = []
@@ -89,4 +142,5 @@ def build_pipeline(spec: FeatureSpec, family: str, seed: int = 0) -> Pipeline:
             ("categorical", Pipeline([("impute", impute), ("onehot", onehot)]), categorical)
         )
     pre = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-    return Pipeline([("preprocess", pre), ("model", _estimator(family, seed))])
+    model = _regressor(family, seed) if regressor else _estimator(family, seed)
+    return Pipeline([("preprocess", pre), ("model", model)])

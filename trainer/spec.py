@@ -34,6 +34,14 @@ class FeatureSpec:
     # Which outcome type (click, conversion) labels each target in the store's feedback;
     # a target named like an outcome type needs no entry.
     outcome_types: dict[str, str] = field(default_factory=dict)
+    # Column holding the logging policy's probability of the logged arm, when assignment was
+    # not uniform; without it the arms' frequencies are used (a randomized test).
+    propensity: str | None = None
+    # Column of event times: cross-validation folds then train on the past, validate on later.
+    time: str | None = None
+    # Revenue columns (e.g. spend) and the binary target each is conditional on (a purchase):
+    # the graph outputs the hurdle P(target) x E[revenue | target] with and without campaign.
+    revenue: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for group in (self.user_features, self.campaign_features):
@@ -50,6 +58,14 @@ class FeatureSpec:
             raise InvalidArgument(f"control value missing for campaign features {sorted(missing)}")
         if not self.targets:
             raise InvalidArgument("a spec needs at least one target")
+        for column, hurdle in self.revenue.items():
+            if hurdle not in self.targets:
+                raise InvalidArgument(
+                    f"revenue {column!r} needs a binary target from {list(self.targets)} to be "
+                    f"conditional on, got {hurdle!r}"
+                )
+            if column in self.targets or column in self.features:
+                raise InvalidArgument(f"revenue {column!r} is already a target or a feature")
         for target in self.targets:
             kind = self.outcome_type(target)
             if kind not in LABEL_TYPES:
@@ -72,6 +88,7 @@ class FeatureSpec:
             "campaign": dict(self.campaign_features),
             "control": dict(self.control),
             "outcome_types": {t: self.outcome_type(t) for t in self.targets},
+            "revenue": dict(self.revenue),
         }
 
     @classmethod
@@ -106,6 +123,9 @@ class FeatureSpec:
                 unit_id=data.get("unit_id"),
                 row_id=data.get("row_id"),
                 outcome_types=dict(data.get("outcome_types", {})),
+                propensity=data.get("propensity"),
+                time=data.get("time"),
+                revenue=dict(data.get("revenue", {})),
             )
         except KeyError as exc:
             raise InvalidArgument(f"spec {path}: missing key {exc.args[0]!r}") from exc

@@ -23,6 +23,8 @@ from trainer.evaluate import binary_metrics
 from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
 from trainer.pipeline import build_pipeline, snap_thresholds_to_float32
 from trainer.spec import FeatureSpec
+from trainer.tuning import CALIBRATION_METHOD, choose_calibration, search, with_calibration
+from trainer.uplift import S_LEARNER, UPLIFT_METHODS, fit_effects
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,12 @@ class TrainedModel:
     holdout: pd.DataFrame
     training: pd.DataFrame
     extra_lineage: dict[str, Any] = field(default_factory=dict)
+    # How `<target>_uplift` is computed in the graph (trainer.uplift.UPLIFT_METHODS), and the
+    # effect regressors per target when it is not the S-learner.
+    uplift_method: str = S_LEARNER
+    effects: dict[str, Pipeline] = field(default_factory=dict)
+    # Per revenue column, its regressor on the rows where the hurdle target is 1.
+    revenue: dict[str, Pipeline] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -63,12 +71,19 @@ def train(
     seed: int = 0,
     holdout_fraction: float = 0.25,
     holdout_eligible: pd.Series | None = None,
+    uplift_method: str = S_LEARNER,
+    tune: bool = False,
+    calibrate: bool = False,
 ) -> TrainedModel:
     """Cleans `raw`, fits one pipeline per target, exports and checks one ONNX graph.
 
     `holdout_eligible` (a boolean mask over `raw`) restricts which rows may be held out; at
     most half of the eligible rows are, so the newest data still reaches training.
     """
+    if uplift_method not in UPLIFT_METHODS:
+        raise InvalidArgument(
+            f"uplift method must be one of {UPLIFT_METHODS}, got {uplift_method!r}"
+        )
     raw = raw.assign(**{ELIGIBLE: True if holdout_eligible is None else holdout_eligible})
     data, report = clean(raw, spec)
     if len(data) < 20:
@@ -76,15 +91,18 @@ def train(
     check_control_values(data, spec)
     train_df, holdout = _split(data, holdout_fraction, seed)
     pipelines = {}
+    extra: dict[str, Any] = {"tuning": {}, "calibration": {}} if tune or calibrate else {}
     for target in spec.targets:
         y = train_df[target].to_numpy()
         if len(np.unique(y)) < 2:
             raise InvalidArgument(f"target {target!r} has a single class in the training rows")
-        fitted = build_pipeline(spec, family, seed).fit(train_df[list(spec.features)], y)
+        fitted = _fit_target(train_df, y, spec, family, seed, tune, calibrate, extra, target)
         pipelines[target] = snap_thresholds_to_float32(fitted)
-    model = compose(pipelines, spec)
+    effects = fit_effects(train_df, spec, family, seed) if uplift_method != S_LEARNER else {}
+    revenue = fit_revenue(train_df, spec, family, seed)
+    model = compose(pipelines, spec, effects, revenue)
     onnx_bytes = model.SerializeToString()
-    parity = check_parity(onnx_bytes, pipelines, holdout, spec)
+    parity = check_parity(onnx_bytes, pipelines, holdout, spec, effects=effects, revenue=revenue)
     metrics = holdout_metrics(onnx_bytes, holdout, spec)
     log.info(
         "trained %s on %d rows; parity %.2g; metrics %s", family, len(train_df), parity, metrics
@@ -99,7 +117,58 @@ def train(
         cleaning=report,
         holdout=holdout,
         training=train_df,
+        effects=effects,
+        revenue=revenue,
+        uplift_method=uplift_method,
+        extra_lineage={k: v for k, v in extra.items() if v},
     )
+
+
+MIN_REVENUE_ROWS = 20
+
+
+def fit_revenue(
+    train_df: pd.DataFrame, spec: FeatureSpec, family: str, seed: int
+) -> dict[str, Pipeline]:
+    """E[revenue | hurdle target = 1] per revenue column: the second part of the hurdle model."""
+    models = {}
+    for column, hurdle in spec.revenue.items():
+        rows = train_df[train_df[hurdle] == 1]
+        if len(rows) < MIN_REVENUE_ROWS:
+            raise InvalidArgument(
+                f"revenue {column!r} needs at least {MIN_REVENUE_ROWS} training rows with "
+                f"{hurdle} = 1, got {len(rows)}"
+            )
+        fitted = build_pipeline(spec, family, seed, regressor=True).fit(
+            rows[list(spec.features)], rows[column].to_numpy(float)
+        )
+        models[column] = snap_thresholds_to_float32(fitted)
+    return models
+
+
+def _fit_target(
+    train_df: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    family: str,
+    seed: int,
+    tune: bool,
+    calibrate: bool,
+    extra: dict[str, Any],
+    target: str,
+) -> Pipeline:
+    """One target's pipeline: searched (`tune`), calibrated when that helps (`calibrate`)."""
+    x = train_df[list(spec.features)]
+    pipeline = build_pipeline(spec, family, seed)
+    if tune:
+        time = train_df[spec.time] if spec.time else None
+        pipeline, extra["tuning"][target] = search(pipeline, family, x, y, time)
+    if calibrate:
+        keep, losses = choose_calibration(pipeline, x, y, seed)
+        extra["calibration"][target] = {"kept": keep, "method": CALIBRATION_METHOD, **losses}
+        if keep:
+            return with_calibration(pipeline).fit(x, y)
+    return pipeline if tune else pipeline.fit(x, y)
 
 
 def campaign_categories(spec: FeatureSpec, data: pd.DataFrame) -> dict[str, list[str]]:
@@ -216,6 +285,7 @@ def register(
         "rows_holdout": len(trained.holdout),
         "cleaning": trained.cleaning.as_dict(),
         "parity_max_abs_diff": trained.parity_max_abs_diff,
+        "uplift_method": trained.uplift_method,
         **trained.extra_lineage,
     }
     version = register_version(

@@ -9,7 +9,7 @@ import pytest
 from common.errors import ModelError
 from trainer.data import clean
 from trainer.export import check_parity, compose, output_names, predict_onnx, session_for
-from trainer.pipeline import FAMILIES, build_pipeline
+from trainer.pipeline import EFFECT_FAMILIES, FAMILIES, build_pipeline
 from trainer.spec import FeatureSpec
 from trainer.train import train
 
@@ -24,6 +24,21 @@ def test_every_family_exports_with_parity(family: str, history, sim_spec: Featur
     assert outputs == {n for t in sim_spec.targets for n in output_names(t)}
     auc = model.metrics["conversion"]["auc"]
     assert 0.5 < auc <= 1.0
+
+
+@pytest.mark.parametrize("family", EFFECT_FAMILIES)
+def test_every_effect_regressor_family_exports_with_parity(
+    family: str, history, sim_spec: FeatureSpec
+) -> None:
+    model = train(history.head(2_500), sim_spec, family=family, uplift_method="transformed-outcome")
+    assert model.parity_max_abs_diff <= 1e-5
+    assert set(model.effects) == set(sim_spec.targets)
+    out = predict_onnx(session_for(model.onnx_bytes), model.holdout, sim_spec)
+    p, c, u = output_names("conversion")
+    # The uplift is the effect regressor's, not the response model's difference.
+    assert np.abs(out[u] - (out[p] - out[c])).max() > 1e-3
+    control_rows = model.holdout["campaign_type"].to_numpy() == "none"
+    assert np.abs(out[u][control_rows]).max() < 1e-6
 
 
 def test_uplift_is_treated_minus_control_inside_the_graph(trained_logreg, sim_spec) -> None:

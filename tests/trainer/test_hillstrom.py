@@ -30,6 +30,8 @@ def test_cli_trains_hillstrom_and_reports_heldout_auc(tmp_path) -> None:  # type
             str(ROOT / "specs" / "hillstrom.toml"),
             "--family",
             "hgb",
+            "--report",
+            str(tmp_path / "report.md"),
         ],
         cwd=ROOT,
         env=env,
@@ -47,3 +49,16 @@ def test_cli_trains_hillstrom_and_reports_heldout_auc(tmp_path) -> None:  # type
     assert aucs["visit"] > 0.62 and aucs["conversion"] > 0.55, aucs
     assert "registered model version 1" in out
     assert (tmp_path / "artifacts").glob("model-*.onnx")
+    report = (tmp_path / "report.md").read_text()
+    assert "| Mens E-Mail | visit |" in report and "Which campaign to whom" in report
+    # The report is stored with the version in the registry.
+    from feedback.registry import get_version
+    from feedback.store import open_store
+
+    store = open_store(env["CAMPAIGN_LIFT_DATABASE_URL"])
+    try:
+        evaluation = get_version(store, 1).lineage["evaluation"]
+    finally:
+        store.dispose()
+    assert evaluation["uplift"]["Mens E-Mail"]["visit"]["rows"] > 10_000
+    assert evaluation["policy"]["visit"]["no campaign"]["value"] > 0
