@@ -36,39 +36,98 @@ def _interval(m: dict[str, Any], kind: str) -> str:
     return f"[{_pct(m[f'{kind}_ci_low'])}, {_pct(m[f'{kind}_ci_high'])}]"
 
 
+def _p(m: dict[str, Any]) -> str:
+    short = {"two_proportion_z": "z", "welch_t": "t"}.get(m["test"], m["test"])
+    return f"{float(m['p_value']):.4g} ({short})"
+
+
 def render(report: dict[str, Any]) -> None:
     t = Table(title=f"experiment {report['experiment']} (control: {report['control']})")
     for col in (
         "variant",
         "units",
+        "decisions",
+        "outcomes",
         "metric",
         "mean",
+        "absolute lift (95% CI)",
         "relative lift (95% CI)",
-        "p",
+        "p (test)",
         "chance to beat control",
     ):
         t.add_column(col, justify="right")
     for v in report["variants"]:
         for i, m in enumerate(v["metrics"]):
             compared = m["compared"]
+            first = i == 0
             t.add_row(
-                v["name"] if i == 0 else "",
-                str(v["units"]) if i == 0 else "",
+                v["name"] if first else "",
+                str(v["units"]) if first else "",
+                str(v["decisions"]) if first else "",
+                str(v["outcomes"]) if first else "",
                 m["metric"],
                 f"{float(m['mean']):.4f}",
+                f"{float(m['absolute']):+.4f} [{float(m['absolute_ci_low']):+.4f}, "
+                f"{float(m['absolute_ci_high']):+.4f}]"
+                if compared
+                else "-",
                 f"{_pct(m['relative'])} {_interval(m, 'relative')}" if compared else "-",
-                f"{float(m['relative_p']):.4f}" if compared else "-",
+                _p(m) if compared else "-",
                 _pct(m["chance_to_beat_control"], signed=False) if compared else "-",
             )
     console.print(t)
-    srm = f"sample-ratio check: chi2 {report['srm_chi2']:.3f}, p {report['srm_p']:.4f}"
+    if report["covariate"]:
+        _render_cuped(report)
+    _render_campaigns(report)
+    srm = f"sample-ratio check: chi2 {report['srm_chi2']:.3f}, p {report['srm_p']:.4g}"
     if report["srm_warning"]:
         console.print(f"[red]SAMPLE RATIO MISMATCH[/red] ({srm}): assignment or logging is broken")
     else:
         console.print(f"{srm}: no mismatch")
     console.print(
-        "p: Welch t-test on the relative lift (unpooled; gbstats conventions); unit = user"
+        "p: two-proportion z-test (z) for rates, Welch's unpooled t-test (t) for revenue, on the "
+        "absolute difference; intervals: Welch (gbstats conventions); unit = user"
     )
+
+
+def _render_cuped(report: dict[str, Any]) -> None:
+    t = Table(title=f"CUPED with pre-period covariate {report['covariate']!r}")
+    for col in ("variant", "metric", "theta", "adjusted mean", "adjusted lift (95% CI)", "p (t)"):
+        t.add_column(col, justify="right")
+    t.add_column("variance reduction", justify="right")
+    for v in report["variants"]:
+        for m in v["metrics"]:
+            if m["cuped"]:
+                t.add_row(
+                    v["name"],
+                    m["metric"],
+                    f"{float(m['cuped_theta']):.4g}",
+                    f"{float(m['cuped_mean']):.4f}",
+                    f"{float(m['cuped_absolute']):+.4f} [{float(m['cuped_absolute_ci_low']):+.4f}, "
+                    f"{float(m['cuped_absolute_ci_high']):+.4f}]",
+                    f"{float(m['cuped_p']):.4g}",
+                    _pct(m["cuped_variance_reduction"], signed=False),
+                )
+    console.print(t)
+
+
+def _render_campaigns(report: dict[str, Any]) -> None:
+    t = Table(title="per campaign (rates and revenue per decision)")
+    for col in ("variant", "campaign", "units", "decisions", "outcomes", "click", "conversion"):
+        t.add_column(col, justify="right")
+    t.add_column("revenue / decision", justify="right")
+    for c in report["campaigns"]:
+        t.add_row(
+            c["variant"],
+            c["campaign_id"] or "(none)",
+            str(c["units"]),
+            str(c["decisions"]),
+            str(c["outcomes"]),
+            f"{float(c['click_rate']):.4f}",
+            f"{float(c['conversion_rate']):.4f}",
+            f"{float(c['revenue_per_decision']):.4f}",
+        )
+    console.print(t)
 
 
 def _rpc(target: str, method: str, request: Any, **kwargs: Any) -> Any:
@@ -155,14 +214,29 @@ def report(
     name: str,
     target: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1:50051",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    covariate: Annotated[
+        str | None,
+        typer.Option(help="User feature for CUPED instead of the experiment's; '' turns it off."),
+    ] = None,
 ) -> None:
-    """Per variant: units, rates, revenue per unit, lift vs control, p-values, SRM."""
-    reply = _rpc(target, "GetReport", experiments_pb2.GetReportRequest(experiment=name), timeout=60)
+    """Per variant and campaign: units, decisions, outcomes, rates, revenue per unit, lift vs
+    control, p-values (z-test for rates, Welch t for revenue), CUPED, SRM."""
+    request = experiments_pb2.GetReportRequest(experiment=name)
+    if covariate is not None:
+        request.covariate = covariate
+    reply = _rpc(target, "GetReport", request, timeout=60)
     data = MessageToDict(
         reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
     for v in data["variants"]:
         v["units"], v["decisions"] = int(v["units"]), int(v["decisions"])
+        v["outcomes"] = int(v["outcomes"])
+    for c in data["campaigns"]:
+        c["units"], c["decisions"], c["outcomes"] = (
+            int(c["units"]),
+            int(c["decisions"]),
+            int(c["outcomes"]),
+        )
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:

@@ -26,6 +26,8 @@ class Experiment:
     name: str
     salt: str
     variants: tuple[Variant, ...]
+    # User feature holding a pre-period covariate (CUPED in the report); "": none.
+    covariate: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > MAX_NAME_LENGTH:
@@ -41,6 +43,8 @@ class Experiment:
             raise InvalidArgument(
                 f"experiment {self.name!r}: variant names must be unique, got {names}"
             )
+        if len(self.covariate) > MAX_NAME_LENGTH:
+            raise InvalidArgument(f"experiment {self.name!r}: covariate name is too long")
         for v in self.variants:
             if not math.isfinite(v.weight) or v.weight <= 0:
                 raise InvalidArgument(
@@ -62,12 +66,14 @@ def save_experiment(store: Store, experiment: Experiment) -> None:
                     name=experiment.name,
                     salt=experiment.salt,
                     variants=variants,
+                    covariate=experiment.covariate,
                     created_at=utcnow(),
                 )
             )
         else:
             row.salt = experiment.salt
             row.variants = variants
+            row.covariate = experiment.covariate
 
 
 def get_experiment(store: Store, name: str) -> Experiment:
@@ -81,4 +87,5 @@ def get_experiment(store: Store, name: str) -> Experiment:
             variants=tuple(
                 Variant(v["name"], float(v["weight"]), v["policy"]) for v in row.variants
             ),
+            covariate=row.covariate,
         )

@@ -36,6 +36,8 @@ class LogMapping:
     variant_value: str | None = None
     # The campaign value that means "no campaign" (e.g. Hillstrom's "No E-Mail").
     no_campaign: str = ""
+    # A user feature measured before the experiment (e.g. past spend): the report's CUPED covariate.
+    covariate: str = ""
 
 
 def _plain(value: Any) -> Any:

@@ -142,6 +142,8 @@ class ExperimentRow(Base):
     salt: Mapped[str] = mapped_column(String(128))
     # [{"name": ..., "weight": ..., "policy": {"type": ..., ...}}, ...]
     variants: Mapped[list[Any]]
+    # User feature holding a pre-period covariate for CUPED (e.g. Hillstrom's `history`); "": none.
+    covariate: Mapped[str] = mapped_column(String(128), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
