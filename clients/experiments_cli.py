@@ -218,6 +218,10 @@ def report(
         str | None,
         typer.Option(help="User feature for CUPED instead of the experiment's; '' turns it off."),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the report as one self-contained HTML file."),
+    ] = None,
 ) -> None:
     """Per variant and campaign: units, decisions, outcomes, rates, revenue per unit, lift vs
     control, p-values (z-test for rates, Welch t for revenue), CUPED, SRM."""
@@ -237,10 +241,16 @@ def report(
             int(c["decisions"]),
             int(c["outcomes"]),
         )
+    if html is not None:
+        from clients.report_html import render_html
+
+        html.write_text(render_html(data), encoding="utf-8")
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         render(data)
+        if html is not None:
+            console.print(f"wrote {html}")
 
 
 @feedback_app.command("import")
