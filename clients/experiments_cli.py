@@ -79,6 +79,7 @@ def render(report: dict[str, Any]) -> None:
     if report["covariate"]:
         _render_cuped(report)
     _render_campaigns(report)
+    _render_calibration(report)
     srm = f"sample-ratio check: chi2 {report['srm_chi2']:.3f}, p {report['srm_p']:.4g}"
     if report["srm_warning"]:
         console.print(f"[red]SAMPLE RATIO MISMATCH[/red] ({srm}): assignment or logging is broken")
@@ -126,6 +127,26 @@ def _render_campaigns(report: dict[str, Any]) -> None:
             f"{float(c['click_rate']):.4f}",
             f"{float(c['conversion_rate']):.4f}",
             f"{float(c['revenue_per_decision']):.4f}",
+        )
+    console.print(t)
+
+
+def _render_calibration(report: dict[str, Any]) -> None:
+    if not report["calibration"]:
+        return
+    t = Table(title="calibration: predicted against observed, per campaign and model version")
+    for col in ("campaign", "model version", "target", "decisions", "predicted", "observed"):
+        t.add_column(col, justify="right")
+    t.add_column("observed / predicted", justify="right")
+    for c in report["calibration"]:
+        t.add_row(
+            c["campaign_id"] or "(none)",
+            c["model_version"],
+            c["target"],
+            str(c["count"]),
+            f"{float(c['predicted']):.4f}",
+            f"{float(c['observed']):.4f}",
+            f"{float(c['ratio']):.3f}",
         )
     console.print(t)
 

@@ -109,6 +109,18 @@ class Settings(BaseSettings):
         "the promotion gate compares the candidate and production on.",
     )
 
+    calibration_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Sliding window of decisions over which the server's calibration gauges "
+        "compare predicted and observed rates per campaign and model version.",
+    )
+    calibration_refresh_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often a background thread recomputes the calibration gauges; 0: never.",
+    )
+
     def ensure_dirs(self) -> None:
         """Creates the local folders the defaults point at."""
         self.artifact_dir.mkdir(parents=True, exist_ok=True)

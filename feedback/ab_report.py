@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from common.errors import FailedPrecondition
 from feedback.experiments import get_experiment
+from feedback.monitoring import CalibrationRow, calibration
 from feedback.registry import StageEvent, stage_history
 from feedback.report_data import BINARY, METRICS, CampaignSums, UnitSums, campaign_sums, unit_sums
 from feedback.stats import (
@@ -32,6 +34,7 @@ from feedback.store import Store
 SRM_THRESHOLD = 0.001  # gbstats' default warning level
 Z_TEST = "two_proportion_z"
 WELCH = "welch_t"
+ALL_TIME = timedelta(days=365 * 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class ExperimentReport:
     campaigns: list[CampaignSummary] = field(default_factory=list)
     daily: list[DailyPoint] = field(default_factory=list)
     timeline: list[StageEvent] = field(default_factory=list)
+    calibration: list[CalibrationRow] = field(default_factory=list)
 
     @property
     def srm_warning(self) -> bool:
@@ -183,8 +187,14 @@ def _daily(rows: list[UnitSums], names: list[str], control: str) -> list[DailyPo
     return points
 
 
-def experiment_report(store: Store, name: str, covariate: str | None = None) -> ExperimentReport:
-    """`covariate` overrides the experiment's CUPED covariate ("" turns CUPED off)."""
+def experiment_report(
+    store: Store,
+    name: str,
+    covariate: str | None = None,
+    calibration_window: timedelta | None = None,
+) -> ExperimentReport:
+    """`covariate` overrides the experiment's CUPED covariate ("" turns CUPED off); calibration
+    covers the decisions of the last `calibration_window` (None: all of the experiment's)."""
     experiment = get_experiment(store, name)
     covariate = experiment.covariate if covariate is None else covariate
     rows = unit_sums(store, name, covariate)
@@ -234,6 +244,7 @@ def experiment_report(store: Store, name: str, covariate: str | None = None) -> 
         campaigns=[_campaign(c) for c in campaign_sums(store, name)],
         daily=_daily(rows, names, control),
         timeline=stage_history(store),
+        calibration=calibration(store, calibration_window or ALL_TIME, experiment=name),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 
 import grpc
 
@@ -101,6 +102,18 @@ def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport
         daily=daily,
         covariate=report.covariate,
         timeline=timeline,
+        calibration=[
+            experiments_pb2.CalibrationResult(
+                campaign_id=c.campaign_id or "",
+                model_version=c.model_version,
+                target=c.target,
+                count=c.count,
+                predicted=c.predicted,
+                observed=c.observed,
+                ratio=c.ratio,
+            )
+            for c in report.calibration
+        ],
     )
 
 
@@ -161,4 +174,8 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         self, request: experiments_pb2.GetReportRequest, context: grpc.ServicerContext
     ) -> experiments_pb2.ExperimentReport:
         covariate = request.covariate if request.HasField("covariate") else None
-        return report_message(experiment_report(self._store, request.experiment, covariate))
+        window_s = request.calibration_window_s
+        if not (math.isfinite(window_s) and window_s >= 0):
+            raise InvalidArgument(f"calibration_window_s must be >= 0, got {window_s}")
+        window = timedelta(seconds=window_s) if window_s else None
+        return report_message(experiment_report(self._store, request.experiment, covariate, window))

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protos/campaignlift/v1/experiments.proto\x12\x0f\x63\x61mpaignlift.v1\"L\n\x10GetReportRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x16\n\tcovariate\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0c\n\n_covariate\"\xb2\x04\n\x0cMetricResult\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x10\n\x08\x63ompared\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x62solute\x18\x04 \x01(\x01\x12\x17\n\x0f\x61\x62solute_ci_low\x18\x05 \x01(\x01\x12\x18\n\x10\x61\x62solute_ci_high\x18\x06 \x01(\x01\x12\x12\n\nabsolute_p\x18\x07 \x01(\x01\x12\x10\n\x08relative\x18\x08 \x01(\x01\x12\x17\n\x0frelative_ci_low\x18\t \x01(\x01\x12\x18\n\x10relative_ci_high\x18\n \x01(\x01\x12\x12\n\nrelative_p\x18\x0b \x01(\x01\x12\x1e\n\x16\x63hance_to_beat_control\x18\x0c \x01(\x01\x12\x0c\n\x04test\x18\r \x01(\t\x12\x11\n\tstatistic\x18\x0e \x01(\x01\x12\x0f\n\x07p_value\x18\x0f \x01(\x01\x12\x16\n\x0eposterior_mean\x18\x10 \x01(\x01\x12\x14\n\x0cposterior_sd\x18\x11 \x01(\x01\x12\r\n\x05\x63uped\x18\x12 \x01(\x08\x12\x13\n\x0b\x63uped_theta\x18\x13 \x01(\x01\x12\x12\n\ncuped_mean\x18\x14 \x01(\x01\x12\x16\n\x0e\x63uped_absolute\x18\x15 \x01(\x01\x12\x1d\n\x15\x63uped_absolute_ci_low\x18\x16 \x01(\x01\x12\x1e\n\x16\x63uped_absolute_ci_high\x18\x17 \x01(\x01\x12\x0f\n\x07\x63uped_p\x18\x18 \x01(\x01\x12 \n\x18\x63uped_variance_reduction\x18\x19 \x01(\x01\"\x91\x01\n\rVariantResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12.\n\x07metrics\x18\x05 \x03(\x0b\x32\x1d.campaignlift.v1.MetricResult\x12\x10\n\x08outcomes\x18\x06 \x01(\x03\"\xb5\x01\n\x0e\x43\x61mpaignResult\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12\x10\n\x08outcomes\x18\x05 \x01(\x03\x12\x12\n\nclick_rate\x18\x06 \x01(\x01\x12\x17\n\x0f\x63onversion_rate\x18\x07 \x01(\x01\x12\x1c\n\x14revenue_per_decision\x18\x08 \x01(\x01\"\x9c\x02\n\x0b\x44\x61ilyResult\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x36\n\x05means\x18\x04 \x03(\x0b\x32\'.campaignlift.v1.DailyResult.MeansEntry\x12\x45\n\rrelative_lift\x18\x05 \x03(\x0b\x32..campaignlift.v1.DailyResult.RelativeLiftEntry\x1a,\n\nMeansEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11RelativeLiftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\rTimelineEvent\x12\n\n\x02\x61t\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\x03\x12\x12\n\nto_version\x18\x04 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xc5\x02\n\x10\x45xperimentReport\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x02 \x01(\t\x12\x30\n\x08variants\x18\x03 \x03(\x0b\x32\x1e.campaignlift.v1.VariantResult\x12\x10\n\x08srm_chi2\x18\x04 \x01(\x01\x12\r\n\x05srm_p\x18\x05 \x01(\x01\x12\x13\n\x0bsrm_warning\x18\x06 \x01(\x08\x12\x32\n\tcampaigns\x18\x07 \x03(\x0b\x32\x1f.campaignlift.v1.CampaignResult\x12+\n\x05\x64\x61ily\x18\x08 \x03(\x0b\x32\x1c.campaignlift.v1.DailyResult\x12\x11\n\tcovariate\x18\t \x01(\t\x12\x30\n\x08timeline\x18\n \x03(\x0b\x32\x1e.campaignlift.v1.TimelineEvent\"F\n\x11VariantDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\"{\n\x14\x45xperimentDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04salt\x18\x02 \x01(\t\x12\x34\n\x08variants\x18\x03 \x03(\x0b\x32\".campaignlift.v1.VariantDefinition\x12\x11\n\tcovariate\x18\x04 \x01(\t\"R\n\x15SaveExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.campaignlift.v1.ExperimentDefinition\"$\n\x14GetExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xa6\x02\n\x11\x45xperimentService\x12_\n\x0eSaveExperiment\x12&.campaignlift.v1.SaveExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12]\n\rGetExperiment\x12%.campaignlift.v1.GetExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12Q\n\tGetReport\x12!.campaignlift.v1.GetReportRequest\x1a!.campaignlift.v1.ExperimentReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(protos/campaignlift/v1/experiments.proto\x12\x0f\x63\x61mpaignlift.v1\"j\n\x10GetReportRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x16\n\tcovariate\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x1c\n\x14\x63\x61libration_window_s\x18\x03 \x01(\x01\x42\x0c\n\n_covariate\"\xb2\x04\n\x0cMetricResult\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x10\n\x08\x63ompared\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x62solute\x18\x04 \x01(\x01\x12\x17\n\x0f\x61\x62solute_ci_low\x18\x05 \x01(\x01\x12\x18\n\x10\x61\x62solute_ci_high\x18\x06 \x01(\x01\x12\x12\n\nabsolute_p\x18\x07 \x01(\x01\x12\x10\n\x08relative\x18\x08 \x01(\x01\x12\x17\n\x0frelative_ci_low\x18\t \x01(\x01\x12\x18\n\x10relative_ci_high\x18\n \x01(\x01\x12\x12\n\nrelative_p\x18\x0b \x01(\x01\x12\x1e\n\x16\x63hance_to_beat_control\x18\x0c \x01(\x01\x12\x0c\n\x04test\x18\r \x01(\t\x12\x11\n\tstatistic\x18\x0e \x01(\x01\x12\x0f\n\x07p_value\x18\x0f \x01(\x01\x12\x16\n\x0eposterior_mean\x18\x10 \x01(\x01\x12\x14\n\x0cposterior_sd\x18\x11 \x01(\x01\x12\r\n\x05\x63uped\x18\x12 \x01(\x08\x12\x13\n\x0b\x63uped_theta\x18\x13 \x01(\x01\x12\x12\n\ncuped_mean\x18\x14 \x01(\x01\x12\x16\n\x0e\x63uped_absolute\x18\x15 \x01(\x01\x12\x1d\n\x15\x63uped_absolute_ci_low\x18\x16 \x01(\x01\x12\x1e\n\x16\x63uped_absolute_ci_high\x18\x17 \x01(\x01\x12\x0f\n\x07\x63uped_p\x18\x18 \x01(\x01\x12 \n\x18\x63uped_variance_reduction\x18\x19 \x01(\x01\"\x91\x01\n\rVariantResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12.\n\x07metrics\x18\x05 \x03(\x0b\x32\x1d.campaignlift.v1.MetricResult\x12\x10\n\x08outcomes\x18\x06 \x01(\x03\"\xb5\x01\n\x0e\x43\x61mpaignResult\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12\x10\n\x08outcomes\x18\x05 \x01(\x03\x12\x12\n\nclick_rate\x18\x06 \x01(\x01\x12\x17\n\x0f\x63onversion_rate\x18\x07 \x01(\x01\x12\x1c\n\x14revenue_per_decision\x18\x08 \x01(\x01\"\x9c\x02\n\x0b\x44\x61ilyResult\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x01(\x03\x12\x36\n\x05means\x18\x04 \x03(\x0b\x32\'.campaignlift.v1.DailyResult.MeansEntry\x12\x45\n\rrelative_lift\x18\x05 \x03(\x0b\x32..campaignlift.v1.DailyResult.RelativeLiftEntry\x1a,\n\nMeansEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11RelativeLiftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\rTimelineEvent\x12\n\n\x02\x61t\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\x03\x12\x12\n\nto_version\x18\x04 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xfe\x02\n\x10\x45xperimentReport\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x02 \x01(\t\x12\x30\n\x08variants\x18\x03 \x03(\x0b\x32\x1e.campaignlift.v1.VariantResult\x12\x10\n\x08srm_chi2\x18\x04 \x01(\x01\x12\r\n\x05srm_p\x18\x05 \x01(\x01\x12\x13\n\x0bsrm_warning\x18\x06 \x01(\x08\x12\x32\n\tcampaigns\x18\x07 \x03(\x0b\x32\x1f.campaignlift.v1.CampaignResult\x12+\n\x05\x64\x61ily\x18\x08 \x03(\x0b\x32\x1c.campaignlift.v1.DailyResult\x12\x11\n\tcovariate\x18\t \x01(\t\x12\x30\n\x08timeline\x18\n \x03(\x0b\x32\x1e.campaignlift.v1.TimelineEvent\x12\x37\n\x0b\x63\x61libration\x18\x0b \x03(\x0b\x32\".campaignlift.v1.CalibrationResult\"\x92\x01\n\x11\x43\x61librationResult\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12\x11\n\tpredicted\x18\x05 \x01(\x01\x12\x10\n\x08observed\x18\x06 \x01(\x01\x12\r\n\x05ratio\x18\x07 \x01(\x01\"F\n\x11VariantDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\"{\n\x14\x45xperimentDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04salt\x18\x02 \x01(\t\x12\x34\n\x08variants\x18\x03 \x03(\x0b\x32\".campaignlift.v1.VariantDefinition\x12\x11\n\tcovariate\x18\x04 \x01(\t\"R\n\x15SaveExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.campaignlift.v1.ExperimentDefinition\"$\n\x14GetExperimentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xa6\x02\n\x11\x45xperimentService\x12_\n\x0eSaveExperiment\x12&.campaignlift.v1.SaveExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12]\n\rGetExperiment\x12%.campaignlift.v1.GetExperimentRequest\x1a%.campaignlift.v1.ExperimentDefinition\x12Q\n\tGetReport\x12!.campaignlift.v1.GetReportRequest\x1a!.campaignlift.v1.ExperimentReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,31 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DAILYRESULT_RELATIVELIFTENTRY']._loaded_options = None
   _globals['_DAILYRESULT_RELATIVELIFTENTRY']._serialized_options = b'8\001'
   _globals['_GETREPORTREQUEST']._serialized_start=61
-  _globals['_GETREPORTREQUEST']._serialized_end=137
-  _globals['_METRICRESULT']._serialized_start=140
-  _globals['_METRICRESULT']._serialized_end=702
-  _globals['_VARIANTRESULT']._serialized_start=705
-  _globals['_VARIANTRESULT']._serialized_end=850
-  _globals['_CAMPAIGNRESULT']._serialized_start=853
-  _globals['_CAMPAIGNRESULT']._serialized_end=1034
-  _globals['_DAILYRESULT']._serialized_start=1037
-  _globals['_DAILYRESULT']._serialized_end=1321
-  _globals['_DAILYRESULT_MEANSENTRY']._serialized_start=1224
-  _globals['_DAILYRESULT_MEANSENTRY']._serialized_end=1268
-  _globals['_DAILYRESULT_RELATIVELIFTENTRY']._serialized_start=1270
-  _globals['_DAILYRESULT_RELATIVELIFTENTRY']._serialized_end=1321
-  _globals['_TIMELINEEVENT']._serialized_start=1323
-  _globals['_TIMELINEEVENT']._serialized_end=1438
-  _globals['_EXPERIMENTREPORT']._serialized_start=1441
-  _globals['_EXPERIMENTREPORT']._serialized_end=1766
-  _globals['_VARIANTDEFINITION']._serialized_start=1768
-  _globals['_VARIANTDEFINITION']._serialized_end=1838
-  _globals['_EXPERIMENTDEFINITION']._serialized_start=1840
-  _globals['_EXPERIMENTDEFINITION']._serialized_end=1963
-  _globals['_SAVEEXPERIMENTREQUEST']._serialized_start=1965
-  _globals['_SAVEEXPERIMENTREQUEST']._serialized_end=2047
-  _globals['_GETEXPERIMENTREQUEST']._serialized_start=2049
-  _globals['_GETEXPERIMENTREQUEST']._serialized_end=2085
-  _globals['_EXPERIMENTSERVICE']._serialized_start=2088
-  _globals['_EXPERIMENTSERVICE']._serialized_end=2382
+  _globals['_GETREPORTREQUEST']._serialized_end=167
+  _globals['_METRICRESULT']._serialized_start=170
+  _globals['_METRICRESULT']._serialized_end=732
+  _globals['_VARIANTRESULT']._serialized_start=735
+  _globals['_VARIANTRESULT']._serialized_end=880
+  _globals['_CAMPAIGNRESULT']._serialized_start=883
+  _globals['_CAMPAIGNRESULT']._serialized_end=1064
+  _globals['_DAILYRESULT']._serialized_start=1067
+  _globals['_DAILYRESULT']._serialized_end=1351
+  _globals['_DAILYRESULT_MEANSENTRY']._serialized_start=1254
+  _globals['_DAILYRESULT_MEANSENTRY']._serialized_end=1298
+  _globals['_DAILYRESULT_RELATIVELIFTENTRY']._serialized_start=1300
+  _globals['_DAILYRESULT_RELATIVELIFTENTRY']._serialized_end=1351
+  _globals['_TIMELINEEVENT']._serialized_start=1353
+  _globals['_TIMELINEEVENT']._serialized_end=1468
+  _globals['_EXPERIMENTREPORT']._serialized_start=1471
+  _globals['_EXPERIMENTREPORT']._serialized_end=1853
+  _globals['_CALIBRATIONRESULT']._serialized_start=1856
+  _globals['_CALIBRATIONRESULT']._serialized_end=2002
+  _globals['_VARIANTDEFINITION']._serialized_start=2004
+  _globals['_VARIANTDEFINITION']._serialized_end=2074
+  _globals['_EXPERIMENTDEFINITION']._serialized_start=2076
+  _globals['_EXPERIMENTDEFINITION']._serialized_end=2199
+  _globals['_SAVEEXPERIMENTREQUEST']._serialized_start=2201
+  _globals['_SAVEEXPERIMENTREQUEST']._serialized_end=2283
+  _globals['_GETEXPERIMENTREQUEST']._serialized_start=2285
+  _globals['_GETEXPERIMENTREQUEST']._serialized_end=2321
+  _globals['_EXPERIMENTSERVICE']._serialized_start=2324
+  _globals['_EXPERIMENTSERVICE']._serialized_end=2618
 # @@protoc_insertion_point(module_scope)

@@ -7,12 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetReportRequest(_message.Message):
-    __slots__ = ("experiment", "covariate")
+    __slots__ = ("experiment", "covariate", "calibration_window_s")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     COVARIATE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     experiment: str
     covariate: str
-    def __init__(self, experiment: _Optional[str] = ..., covariate: _Optional[str] = ...) -> None: ...
+    calibration_window_s: float
+    def __init__(self, experiment: _Optional[str] = ..., covariate: _Optional[str] = ..., calibration_window_s: _Optional[float] = ...) -> None: ...
 
 class MetricResult(_message.Message):
     __slots__ = ("metric", "mean", "compared", "absolute", "absolute_ci_low", "absolute_ci_high", "absolute_p", "relative", "relative_ci_low", "relative_ci_high", "relative_p", "chance_to_beat_control", "test", "statistic", "p_value", "posterior_mean", "posterior_sd", "cuped", "cuped_theta", "cuped_mean", "cuped_absolute", "cuped_absolute_ci_low", "cuped_absolute_ci_high", "cuped_p", "cuped_variance_reduction")
@@ -149,7 +151,7 @@ class TimelineEvent(_message.Message):
     def __init__(self, at: _Optional[str] = ..., stage: _Optional[str] = ..., from_version: _Optional[int] = ..., to_version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExperimentReport(_message.Message):
-    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning", "campaigns", "daily", "covariate", "timeline")
+    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning", "campaigns", "daily", "covariate", "timeline", "calibration")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +162,7 @@ class ExperimentReport(_message.Message):
     DAILY_FIELD_NUMBER: _ClassVar[int]
     COVARIATE_FIELD_NUMBER: _ClassVar[int]
     TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     experiment: str
     control: str
     variants: _containers.RepeatedCompositeFieldContainer[VariantResult]
@@ -170,7 +173,26 @@ class ExperimentReport(_message.Message):
     daily: _containers.RepeatedCompositeFieldContainer[DailyResult]
     covariate: str
     timeline: _containers.RepeatedCompositeFieldContainer[TimelineEvent]
-    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ..., campaigns: _Optional[_Iterable[_Union[CampaignResult, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyResult, _Mapping]]] = ..., covariate: _Optional[str] = ..., timeline: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ...) -> None: ...
+    calibration: _containers.RepeatedCompositeFieldContainer[CalibrationResult]
+    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ..., campaigns: _Optional[_Iterable[_Union[CampaignResult, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyResult, _Mapping]]] = ..., covariate: _Optional[str] = ..., timeline: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationResult, _Mapping]]] = ...) -> None: ...
+
+class CalibrationResult(_message.Message):
+    __slots__ = ("campaign_id", "model_version", "target", "count", "predicted", "observed", "ratio")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    RATIO_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    model_version: str
+    target: str
+    count: int
+    predicted: float
+    observed: float
+    ratio: float
+    def __init__(self, campaign_id: _Optional[str] = ..., model_version: _Optional[str] = ..., target: _Optional[str] = ..., count: _Optional[int] = ..., predicted: _Optional[float] = ..., observed: _Optional[float] = ..., ratio: _Optional[float] = ...) -> None: ...
 
 class VariantDefinition(_message.Message):
     __slots__ = ("name", "weight", "policy_json")
