@@ -295,7 +295,13 @@ def import_(
         frame = load_table(data)
         with console.status(f"importing {len(frame)} rows"):
             decisions, outcomes = import_table(
-                store, frame, log_mapping, control, datetime.now(UTC), weights
+                store,
+                frame,
+                log_mapping,
+                control,
+                datetime.now(UTC),
+                weights,
+                unit_key=settings.unit_id_hash_key.get_secret_value().encode("utf-8"),
             )
     except CampaignLiftError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
@@ -303,4 +309,35 @@ def import_(
     console.print(
         f"imported {decisions} decisions and {outcomes} new outcomes into {store.location}"
         + (f" as experiment {log_mapping.experiment!r}" if log_mapping.experiment else "")
+    )
+
+
+@feedback_app.command()
+def purge(
+    older_than_days: Annotated[
+        float, typer.Option(help="Delete decisions (and their outcomes) older than this.")
+    ],
+) -> None:
+    """Retention: delete decisions older than N days with their outcomes and shadow predictions
+    (reports on what remains stay correct). Acts on the store of CAMPAIGN_LIFT_DATABASE_URL."""
+    from datetime import timedelta
+
+    from common.settings import Settings
+    from feedback.privacy import purge as purge_store
+    from feedback.store import open_store
+
+    if not (math.isfinite(older_than_days) and older_than_days > 0):
+        console.print(f"[red]error:[/red] --older-than-days must be > 0, got {older_than_days}")
+        raise typer.Exit(2)
+    settings = Settings()
+    try:
+        store = open_store(settings.database_url)
+        result = purge_store(store, timedelta(days=older_than_days))
+    except CampaignLiftError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"purged {result.decisions} decisions, {result.outcomes} outcomes and "
+        f"{result.shadow_predictions} shadow predictions older than "
+        f"{result.cutoff.isoformat(timespec='seconds')} from {store.location}"
     )

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     feedback_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token FeedbackService requires; empty: open."
     )
+    unit_id_hash_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="When set, unit ids are stored as HMAC-SHA256 with this key (assignment "
+        "still hashes the raw id); empty: stored as sent. Keep it stable: a new key makes "
+        "returning units look new in reports.",
+    )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
     max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")

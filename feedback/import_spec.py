@@ -62,6 +62,7 @@ def import_table(
     control: str | None,
     decided_at: datetime,
     weights: dict[str, float] | None = None,
+    unit_key: bytes = b"",
 ) -> tuple[int, int]:
     """Imports the rows; for an experiment, first records it with one variant per value seen,
     control first, weighted as designed (never by the observed shares: that would hide a
@@ -90,4 +91,4 @@ def import_table(
                 mapping.experiment, f"imported:{mapping.experiment}", variants, mapping.covariate
             ),
         )
-    return import_logged(store, frame, mapping, decided_at=decided_at)
+    return import_logged(store, frame, mapping, decided_at=decided_at, unit_key=unit_key)

@@ -15,6 +15,7 @@ from common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord
 from feedback.experiments import Experiment, get_experiment
+from feedback.privacy import stored_unit_id
 from feedback.store import Store
 from server.assignment import choose_variant
 from server.decision_log import DecisionLog
@@ -94,6 +95,7 @@ class Scorer:
         self._decisions = decisions
         self._experiments = Experiments(store)
         self._settings = settings
+        self._unit_key = settings.unit_id_hash_key.get_secret_value().encode("utf-8")
         self._default_policy = build_policy({"type": settings.policy, "epsilon": settings.epsilon})
 
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
@@ -220,7 +222,7 @@ class Scorer:
         )
         record = DecisionRecord(
             decision_id=result.decision_id,
-            unit_id=item.unit_id,
+            unit_id=stored_unit_id(item.unit_id, self._unit_key),
             experiment=item.experiment,
             variant=variant,
             policy=policy.name,
