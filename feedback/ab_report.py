@@ -34,7 +34,8 @@ from feedback.store import Store
 SRM_THRESHOLD = 0.001  # gbstats' default warning level
 Z_TEST = "two_proportion_z"
 WELCH = "welch_t"
-ALL_TIME = timedelta(days=365 * 100)
+# The report's calibration looks at recent decisions: real-time monitoring, not history.
+CALIBRATION_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,7 @@ def experiment_report(
     calibration_window: timedelta | None = None,
 ) -> ExperimentReport:
     """`covariate` overrides the experiment's CUPED covariate ("" turns CUPED off); calibration
-    covers the decisions of the last `calibration_window` (None: all of the experiment's)."""
+    covers the decisions of the last `calibration_window` (None: CALIBRATION_WINDOW)."""
     experiment = get_experiment(store, name)
     covariate = experiment.covariate if covariate is None else covariate
     rows = unit_sums(store, name, covariate)
@@ -244,7 +245,7 @@ def experiment_report(
         campaigns=[_campaign(c) for c in campaign_sums(store, name)],
         daily=_daily(rows, names, control),
         timeline=stage_history(store),
-        calibration=calibration(store, calibration_window or ALL_TIME, experiment=name),
+        calibration=calibration(store, calibration_window or CALIBRATION_WINDOW, experiment=name),
     )
 
 

@@ -146,7 +146,9 @@ def test_the_report_includes_its_experiments_calibration(store: Store) -> None:
     ]
     write_decisions(store, records)
     log_outcomes(store, [Outcome("d0:c", "d0", "conversion", 1.0, now)])
-    report = experiment_report(store, "cal")
+    (today,) = experiment_report(store, "cal").calibration  # the last day by default
+    assert today.count == 1 and today.observed == 1.0
+    report = experiment_report(store, "cal", calibration_window=timedelta(days=30))
     (row,) = report.calibration
     assert (row.campaign_id, row.model_version, row.count) == ("a", "3", 12)
     assert row.predicted == pytest.approx(0.2) and row.observed == pytest.approx(1 / 12)
