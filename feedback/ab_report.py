@@ -17,6 +17,7 @@ from feedback.experiments import get_experiment
 from feedback.monitoring import CalibrationRow, calibration
 from feedback.registry import StageEvent, stage_history
 from feedback.report_data import BINARY, METRICS, CampaignSums, UnitSums, campaign_sums, unit_sums
+from feedback.report_summary import summarized
 from feedback.stats import (
     Comparison,
     CovariateStats,
@@ -198,7 +199,10 @@ def experiment_report(
     covers the decisions of the last `calibration_window` (None: CALIBRATION_WINDOW)."""
     experiment = get_experiment(store, name)
     covariate = experiment.covariate if covariate is None else covariate
-    rows = unit_sums(store, name, covariate)
+    if covariate == experiment.covariate:
+        rows, campaigns = summarized(store, name, covariate)
+    else:  # another covariate than the summary's: straight from the decisions
+        rows, campaigns = unit_sums(store, name, covariate), campaign_sums(store, name)
     if not rows:
         raise FailedPrecondition(f"experiment {name!r} has no logged decisions yet")
     names = [v.name for v in experiment.variants]
@@ -242,7 +246,7 @@ def experiment_report(
         srm_chi2=chi2,
         srm_p=p,
         covariate=covariate,
-        campaigns=[_campaign(c) for c in campaign_sums(store, name)],
+        campaigns=[_campaign(c) for c in campaigns],
         daily=_daily(rows, names, control),
         timeline=stage_history(store),
         calibration=calibration(store, calibration_window or CALIBRATION_WINDOW, experiment=name),

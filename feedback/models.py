@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -50,6 +61,8 @@ class DecisionRow(Base):
     """One decision the server made, with the exact propensity of the chosen action."""
 
     __tablename__ = "decisions"
+    # The report summary's refresh finds an experiment's recent decisions by this.
+    __table_args__ = (Index("ix_decisions_experiment_created_at", "experiment", "created_at"),)
 
     decision_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     unit_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
@@ -176,3 +189,54 @@ class ShadowPredictionRow(Base):
     # {target: {"probability": [per candidate], "uplift": [per candidate]}}
     predictions: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The A/B report's summary (feedback/report_summary.py): per-unit state and additive cells,
+# refreshed incrementally so a report reads a few rows instead of every decision.
+
+
+class ReportSummaryRow(Base):
+    """How far an experiment's summary is up to date."""
+
+    __tablename__ = "report_summaries"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    covariate: Mapped[str] = mapped_column(String(128))
+    # Decisions created before this, and outcomes up to this seq, are summarized.
+    decided_until: Mapped[datetime] = mapped_column()
+    outcome_seq: Mapped[int] = mapped_column(BigInteger)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportUnitRow(Base):
+    """One unit's decisions of one campaign ("" for no campaign) in one variant."""
+
+    __tablename__ = "report_units"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    decisions: Mapped[int] = mapped_column(BigInteger)
+    outcomes: Mapped[int] = mapped_column(BigInteger)
+    # Any click / conversion among these decisions (0/1), and how many decisions had one.
+    click_any: Mapped[float] = mapped_column(Float)
+    conversion_any: Mapped[float] = mapped_column(Float)
+    click: Mapped[float] = mapped_column(Float)
+    conversion: Mapped[float] = mapped_column(Float)
+    revenue: Mapped[float] = mapped_column(Float)
+    x: Mapped[float] = mapped_column(Float)
+    first_day: Mapped[str] = mapped_column(String(10))
+
+
+class ReportCellRow(Base):
+    """Sums over the units of a variant whose first decision fell on a day (additive)."""
+
+    __tablename__ = "report_cells"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # "day:<date>" for unit cells, "campaign:<id>" for a campaign's decisions.
+    cell: Mapped[str] = mapped_column(String(ID_LENGTH + 16), primary_key=True)
+    # [units, decisions, outcomes, sums..., squares..., sum x, sum x^2, sum x*metric...]
+    sums: Mapped[list[Any]]

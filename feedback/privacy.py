@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Delete, delete, select
 
 from common.errors import InvalidArgument
+from feedback import report_summary
 from feedback.models import DecisionRow, OutcomeRow, ShadowPredictionRow
 from feedback.store import Store
 
@@ -65,4 +66,5 @@ def purge(store: Store, older_than: timedelta, *, now: datetime | None = None) -
             )
         )
         decisions = deleted(delete(DecisionRow).where(DecisionRow.created_at < cutoff))
+        report_summary.invalidate(session)  # summaries are rebuilt from what remains
     return PurgeResult(cutoff, decisions, outcomes, shadows)
