@@ -92,7 +92,8 @@ class OutcomeRow(Base):
     type: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)
     occurred_at: Mapped[datetime] = mapped_column()
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Indexed: the report summary's refresh looks up recently received outcomes.
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ModelVersionRow(Base):

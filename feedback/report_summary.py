@@ -9,8 +9,9 @@ report, recomputes from the base tables only the units touched since the last on
 - units with decisions created since `decided_until - MARGIN` (the decision log writes within
   milliseconds of the decision; `write_decisions` invalidates the summary when it writes
   decisions older than MARGIN / 2, as an import of old logs does);
-- units with outcomes of seq above `outcome_seq - SEQ_MARGIN` (a margin, because concurrent
-  transactions commit out of seq order).
+- units with outcomes of seq above `outcome_seq`, or received since the last refresh minus
+  RECEIPT_MARGIN (concurrent transactions commit out of seq order; log_outcomes stamps
+  received_at just before its insert and commit).
 
 Recomputing a unit is idempotent (its old rows' contributions are subtracted from the cells and
 the new ones added), so the margins only cost time. The first report of an experiment, a
@@ -35,6 +36,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
 )
@@ -51,10 +53,12 @@ from feedback.models import (
 from feedback.report_data import METRICS, CampaignSums, UnitSums
 from feedback.store import Store
 
-MARGIN = timedelta(minutes=5)
-SEQ_MARGIN = 20_000
+MARGIN = timedelta(minutes=1)
+# Outcomes committed after a refresh with a seq below its watermark (concurrent transactions
+# commit out of seq order) are caught by their receipt time.
+RECEIPT_MARGIN = timedelta(seconds=30)
 MAX_INCREMENTAL_UNITS = 100_000
-CHUNK = 500
+CHUNK = 2_000  # ids per IN list: far below SQLite's bound-parameter limit
 DAY, CAMPAIGN = "day:", "campaign:"
 # Serializes refreshes of one experiment across replicas (PostgreSQL).
 LOCK_BASE = 0x52455054
@@ -95,14 +99,9 @@ def _covariate(name: str) -> Any:
     return func.coalesce(DecisionRow.user_features[name].as_float(), 0.0)
 
 
-def _unit_rows(experiment: str, covariate: str, unit_ids: Sequence[str] | None = None) -> Select:
-    """Per unit, variant and campaign, from the base tables (all units, or only `unit_ids`)."""
-    where = [DecisionRow.experiment == experiment]
-    decision_ids = None
-    if unit_ids is not None:
-        where.append(DecisionRow.unit_id.in_(unit_ids))
-        decision_ids = select(DecisionRow.decision_id).where(*where)
-    labels = _labels(decision_ids)
+def _unit_rows(experiment: str, covariate: str) -> Select:
+    """Per unit, variant and campaign, from the base tables, in one statement (rebuilds)."""
+    labels = _labels()
     campaign = func.coalesce(DecisionRow.campaign_id, "")
     return (
         select(
@@ -121,9 +120,57 @@ def _unit_rows(experiment: str, covariate: str, unit_ids: Sequence[str] | None =
             func.min(cast(func.date(DecisionRow.created_at), String(10))).label("first_day"),
         )
         .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
-        .where(*where)
+        .where(DecisionRow.experiment == experiment)
         .group_by(DecisionRow.unit_id, DecisionRow.variant, campaign)
     )
+
+
+def _recompute(
+    session: Session, experiment: str, covariate: str, unit_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of `unit_ids` as _unit_rows computes them, by two indexed look-ups (their
+    decisions, then those decisions' outcomes) instead of one join the planner may scan for."""
+    decisions = session.execute(
+        select(
+            DecisionRow.decision_id,
+            DecisionRow.unit_id,
+            DecisionRow.variant,
+            func.coalesce(DecisionRow.campaign_id, ""),
+            _covariate(covariate),
+            cast(func.date(DecisionRow.created_at), String(10)),
+        ).where(DecisionRow.experiment == experiment, DecisionRow.unit_id.in_(unit_ids))
+    ).all()
+    ids = [d[0] for d in decisions]
+    labels: dict[str, Any] = {}
+    for start in range(0, len(ids), CHUNK):
+        stmt = select(_labels(ids[start : start + CHUNK]))
+        labels.update({r.decision_id: r for r in session.execute(stmt)})
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for decision_id, unit, variant, campaign, x, day in decisions:
+        label = labels.get(decision_id)
+        click, conversion, revenue = (
+            (float(label.click), float(label.conversion), float(label.revenue))
+            if label is not None
+            else (0.0, 0.0, 0.0)
+        )
+        r = rows.get((unit, variant, campaign))
+        if r is None:
+            r = rows[(unit, variant, campaign)] = {
+                "experiment": experiment, "unit_id": unit, "variant": variant,
+                "campaign_id": campaign, "decisions": 0, "outcomes": 0, "click_any": 0.0,
+                "conversion_any": 0.0, "click": 0.0, "conversion": 0.0, "revenue": 0.0,
+                "x": float(x), "first_day": str(day),
+            }  # fmt: skip
+        r["decisions"] += 1
+        r["outcomes"] += int(label.outcomes) if label is not None else 0
+        r["click_any"] = max(r["click_any"], click)
+        r["conversion_any"] = max(r["conversion_any"], conversion)
+        r["click"] += click
+        r["conversion"] += conversion
+        r["revenue"] += revenue
+        r["x"] = max(r["x"], float(x))
+        r["first_day"] = min(r["first_day"], str(day))
+    return list(rows.values())
 
 
 def _unit_vector(rows: Iterable[dict[str, Any]]) -> list[float]:
@@ -257,7 +304,10 @@ def _touched_units(session: Session, experiment: str, state: ReportSummaryRow) -
         .join(OutcomeRow, OutcomeRow.decision_id == DecisionRow.decision_id)
         .where(
             DecisionRow.experiment == experiment,
-            OutcomeRow.seq > state.outcome_seq - SEQ_MARGIN,
+            or_(
+                OutcomeRow.seq > state.outcome_seq,
+                OutcomeRow.received_at >= state.refreshed_at - RECEIPT_MARGIN,
+            ),
         )
     )
     return set(session.scalars(recent.union(labelled)))
@@ -274,7 +324,7 @@ def _update(session: Session, experiment: str, covariate: str, units: set[str]) 
                 ReportUnitRow.experiment == experiment, ReportUnitRow.unit_id.in_(chunk)
             ),
         )
-        new += _as_dicts(session, _unit_rows(experiment, covariate, chunk))
+        new += _recompute(session, experiment, covariate, chunk)
     deltas = _contributions(old, -1.0)
     for key, v in _contributions(new, 1.0).items():
         _add(deltas, key, v, 1.0)

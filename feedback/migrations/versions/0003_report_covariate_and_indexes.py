@@ -27,6 +27,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_decisions_experiment_created_at", ["experiment", "created_at"], unique=False
         )
+    with op.batch_alter_table("outcomes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outcomes_received_at"), ["received_at"], unique=False)
     op.create_table(
         "report_cells",
         sa.Column("experiment", sa.String(length=128), nullable=False),
@@ -67,6 +69,8 @@ def downgrade() -> None:
     op.drop_table("report_units")
     op.drop_table("report_summaries")
     op.drop_table("report_cells")
+    with op.batch_alter_table("outcomes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outcomes_received_at"))
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.drop_index("ix_decisions_experiment_created_at")
     with op.batch_alter_table("experiments", schema=None) as batch_op:
