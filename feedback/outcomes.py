@@ -78,7 +78,9 @@ def log_outcomes(store: Store, outcomes: Sequence[Outcome]) -> LogResult:
     stmt = insert_ignoring_duplicates(store.dialect, OutcomeRow, "event_id")
     with store.transaction() as session:
         for start in range(0, len(rows), CHUNK):
-            result = session.execute(stmt.values(rows[start : start + CHUNK]))
+            # Parameters, not .values(): the statement compiles once (cached) and SQLAlchemy
+            # batches the rows ("insertmanyvalues"), returning the keys it inserted.
+            result = session.execute(stmt, rows[start : start + CHUNK])
             accepted += len(result.all())
     return LogResult(accepted=accepted, duplicates=len(outcomes) - accepted)
 
