@@ -156,7 +156,8 @@ def _chunks(
         minutes = rng.integers(0, 14 * 24 * 60, size)
         converts = rng.random(size) < 0.10
         revenue = rng.gamma(2.0, 20.0, size).round(2)
-        decisions, outcomes = [], []
+        decisions: list[tuple[object, ...]] = []
+        outcomes: list[tuple[object, ...]] = []
         for i, m, c, r in zip(
             ids.tolist(), minutes.tolist(), converts, revenue.tolist(), strict=True
         ):
@@ -306,16 +307,17 @@ def _postgres_database(server_url: str, name: str) -> Iterator[str]:
         admin.dispose()
 
 
-def run(quick: bool = False, postgres_url: str = "") -> list[BenchRow]:
+def run(quick: bool = False, postgres_url: str = "", only: str = "") -> list[BenchRow]:
     events = 20_000 if quick else 200_000
     sizes = [100_000] if quick else [1_000_000, 10_000_000]
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp_dir:
         tmp = Path(tmp_dir)
-        store = open_store(f"sqlite:///{tmp / 'ingest.db'}")
-        rows += ingest(store, tmp, events)
-        store.dispose()
-        for n in sizes:
+        if only != "report":
+            store = open_store(f"sqlite:///{tmp / 'ingest.db'}")
+            rows += ingest(store, tmp, events)
+            store.dispose()
+        for n in sizes if only != "ingest" else []:
             path = tmp / f"report-{n}.db"
             store = open_store(f"sqlite:///{path}")
             rows += report_latency(store, n, path)
@@ -323,11 +325,12 @@ def run(quick: bool = False, postgres_url: str = "") -> list[BenchRow]:
             path.unlink()
         if postgres_url:
             base = make_url(postgres_url).database or "campaign_lift"
-            with _postgres_database(postgres_url, f"{base}_ingest") as url:
-                store = open_store(url)
-                rows += ingest(store, tmp, events)
-                store.dispose()
-            for n in sizes:
+            if only != "report":
+                with _postgres_database(postgres_url, f"{base}_ingest") as url:
+                    store = open_store(url)
+                    rows += ingest(store, tmp, events)
+                    store.dispose()
+            for n in sizes if only != "ingest" else []:
                 with _postgres_database(postgres_url, f"{base}_report") as url:
                     store = open_store(url)
                     rows += report_latency(store, n, None)
@@ -354,8 +357,9 @@ def main(argv: list[str] | None = None) -> list[BenchRow]:
         default=os.environ.get("CAMPAIGN_LIFT_BENCH_POSTGRES_URL", ""),
         help="PostgreSQL server URL; the benchmark creates and drops its own databases there",
     )
+    parser.add_argument("--only", choices=["ingest", "report"], default="", help="one part")
     args = parser.parse_args(argv)
-    rows = run(quick=args.quick, postgres_url=args.postgres)
+    rows = run(quick=args.quick, postgres_url=args.postgres, only=args.only)
     render(rows)
     return rows
 
