@@ -21,6 +21,7 @@ Assumes server clocks agree within MARGIN / 2.
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -355,7 +356,8 @@ def refresh(store: Store, experiment: str, covariate: str) -> None:
     """Brings the experiment's summary up to date (see the module docstring)."""
     with store.transaction() as session:
         if store.dialect == "postgresql":
-            key = LOCK_BASE ^ (hash(experiment) & 0x7FFFFFFF)
+            # A stable hash (str hashes differ between processes): one key on every replica.
+            key = LOCK_BASE ^ zlib.crc32(experiment.encode("utf-8"))
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         now = utcnow()
         top_seq = session.scalar(select(func.max(OutcomeRow.seq))) or 0
