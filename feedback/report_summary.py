@@ -37,7 +37,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     text,
 )
@@ -300,16 +299,14 @@ def _touched_units(session: Session, experiment: str, state: ReportSummaryRow) -
         DecisionRow.experiment == experiment,
         DecisionRow.created_at >= state.decided_until - MARGIN,
     )
-    labelled = (
-        select(DecisionRow.unit_id)
-        .join(OutcomeRow, OutcomeRow.decision_id == DecisionRow.decision_id)
-        .where(
-            DecisionRow.experiment == experiment,
-            or_(
-                OutcomeRow.seq > state.outcome_seq,
-                OutcomeRow.received_at >= state.refreshed_at - RECEIPT_MARGIN,
-            ),
-        )
+    # Two index range scans (seq, received_at) rather than one OR the planner may not split.
+    newer = select(OutcomeRow.decision_id).where(OutcomeRow.seq > state.outcome_seq)
+    late = select(OutcomeRow.decision_id).where(
+        OutcomeRow.received_at >= state.refreshed_at - RECEIPT_MARGIN
+    )
+    labelled = select(DecisionRow.unit_id).where(
+        DecisionRow.experiment == experiment,
+        DecisionRow.decision_id.in_(newer.union(late)),
     )
     return set(session.scalars(recent.union(labelled)))
 
