@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     feedback_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token FeedbackService requires; empty: open."
     )
+    unit_id_hash_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="When set, unit ids are stored as HMAC-SHA256 with this key (assignment "
+        "still hashes the raw id); empty: stored as sent. Keep it stable: a new key makes "
+        "returning units look new in reports.",
+    )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
     max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")
@@ -147,6 +153,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Fewest held-out decisions, all made after production was registered, that "
         "the promotion gate compares the candidate and production on.",
+    )
+
+    calibration_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Sliding window of decisions over which the server's calibration gauges "
+        "compare predicted and observed rates per campaign and model version.",
+    )
+    calibration_refresh_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often a background thread recomputes the calibration gauges; 0: never.",
     )
 
     def ensure_dirs(self) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from common.errors import InvalidArgument, NotFound
-from feedback.models import ID_LENGTH, DecisionRow
+from feedback import report_summary
+from feedback.models import ID_LENGTH, DecisionRow, utcnow
 from feedback.store import Store, insert_ignoring_duplicates
 
 CHUNK = 500
@@ -41,9 +42,15 @@ def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:
     rows = [asdict(r) for r in records]
     stmt = insert_ignoring_duplicates(store.dialect, DecisionRow, "decision_id")
     written = 0
+    # Decisions older than the report summary's margin would escape its incremental refresh.
+    old = utcnow() - report_summary.MARGIN / 2
+    stale = {r.experiment for r in records if r.created_at < old}
     with store.transaction() as session:
         for start in range(0, len(rows), CHUNK):
-            written += len(session.execute(stmt.values(rows[start : start + CHUNK])).all())
+            # Parameters, not .values(): compiled once, batched by SQLAlchemy (insertmanyvalues).
+            written += len(session.execute(stmt, rows[start : start + CHUNK]).all())
+        if stale:
+            report_summary.invalidate(session, stale)
     return written
 
 

@@ -119,6 +119,8 @@ class Experiment:
     # The variant whose policy units outside the experiment get (and everyone once stopped);
     # empty: the first variant (the control by convention).
     release: str = ""
+    # User feature holding a pre-period covariate (CUPED in the report); "": none.
+    covariate: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > MAX_NAME_LENGTH:
@@ -134,6 +136,8 @@ class Experiment:
             raise InvalidArgument(
                 f"experiment {self.name!r}: variant names must be unique, got {names}"
             )
+        if len(self.covariate) > MAX_NAME_LENGTH:
+            raise InvalidArgument(f"experiment {self.name!r}: covariate name is too long")
         for v in self.variants:
             if not math.isfinite(v.weight) or v.weight <= 0:
                 raise InvalidArgument(
@@ -218,6 +222,7 @@ def _from_row(row: ExperimentRow) -> Experiment:
             Condition(c["feature"], c["op"], c["value"]) for c in options.get("eligibility", [])
         ),
         release=options.get("release", ""),
+        covariate=row.covariate,
     )
 
 
@@ -265,6 +270,7 @@ def save_experiment(store: Store, experiment: Experiment) -> None:
         row.status = experiment.status
         row.attribution_window_s = experiment.attribution_window_s
         row.options = experiment.options()
+        row.covariate = experiment.covariate
         row.updated_at = now
 
 

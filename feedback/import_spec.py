@@ -37,6 +37,7 @@ def load_mapping(path: str | Path) -> tuple[LogMapping, str | None, dict[str, fl
             variant=data.get("variant"),
             variant_value=data.get("variant_value"),
             no_campaign=data.get("no_campaign", ""),
+            covariate=data.get("cuped_covariate", ""),
         )
     except KeyError as exc:
         raise InvalidArgument(f"mapping {path}: missing key {exc.args[0]!r}") from exc
@@ -45,6 +46,10 @@ def load_mapping(path: str | Path) -> tuple[LogMapping, str | None, dict[str, fl
         raise InvalidArgument(
             f"mapping {path}: outcome types must be click, conversion, revenue; "
             f"got {sorted(unknown)}"
+        )
+    if mapping.covariate and mapping.covariate not in mapping.user_features:
+        raise InvalidArgument(
+            f"mapping {path}: cuped_covariate {mapping.covariate!r} must be one of user_features"
         )
     weights = {str(k): float(v) for k, v in data.get("variant_weights", {}).items()}
     return mapping, data.get("control_variant"), weights
@@ -57,6 +62,7 @@ def import_table(
     control: str | None,
     decided_at: datetime,
     weights: dict[str, float] | None = None,
+    unit_key: bytes = b"",
 ) -> tuple[int, int]:
     """Imports the rows; for an experiment, first records it with one variant per value seen,
     control first, weighted as designed (never by the observed shares: that would hide a
@@ -80,6 +86,9 @@ def import_table(
         names = sorted(set(policies) | set(weights), key=lambda n: (n != control, n))
         variants = tuple(Variant(n, weights.get(n, 1.0), policies.get(n, {})) for n in names)
         save_experiment(
-            store, Experiment(mapping.experiment, f"imported:{mapping.experiment}", variants)
+            store,
+            Experiment(
+                mapping.experiment, f"imported:{mapping.experiment}", variants, mapping.covariate
+            ),
         )
-    return import_logged(store, frame, mapping, decided_at=decided_at)
+    return import_logged(store, frame, mapping, decided_at=decided_at, unit_key=unit_key)

@@ -13,6 +13,7 @@ import pandas as pd
 from common.errors import InvalidArgument
 from feedback.decisions import DecisionRecord, write_decisions
 from feedback.outcomes import Outcome, log_outcomes
+from feedback.privacy import stored_unit_id
 from feedback.store import Store
 
 
@@ -36,6 +37,8 @@ class LogMapping:
     variant_value: str | None = None
     # The campaign value that means "no campaign" (e.g. Hillstrom's "No E-Mail").
     no_campaign: str = ""
+    # A user feature measured before the experiment (e.g. past spend): the report's CUPED covariate.
+    covariate: str = ""
 
 
 def _plain(value: Any) -> Any:
@@ -48,9 +51,15 @@ def _plain(value: Any) -> Any:
 
 
 def import_logged(
-    store: Store, frame: pd.DataFrame, mapping: LogMapping, *, decided_at: datetime
+    store: Store,
+    frame: pd.DataFrame,
+    mapping: LogMapping,
+    *,
+    decided_at: datetime,
+    unit_key: bytes = b"",
 ) -> tuple[int, int]:
-    """Writes one decision per row and an outcome per non-zero outcome column.
+    """Writes one decision per row and an outcome per non-zero outcome column; with a
+    `unit_key`, unit ids are stored as keyed hashes (feedback/privacy.py).
     Returns (decisions, outcomes accepted); re-importing the same outcomes counts them once."""
     frame = frame.copy()
     if mapping.variant_value is not None:
@@ -88,7 +97,7 @@ def import_logged(
         decisions.append(
             DecisionRecord(
                 decision_id=did,
-                unit_id=str(row[unit_id]),
+                unit_id=stored_unit_id(str(row[unit_id]), unit_key),
                 experiment=mapping.experiment,
                 variant=str(row[mapping.variant]) if mapping.variant else "",
                 policy=mapping.policy,

@@ -96,10 +96,11 @@ class OutcomeRow(Base):
     type: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)
     occurred_at: Mapped[datetime] = mapped_column()
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Received after its decision's attribution window closed: kept, but policies had already
     # settled that decision with the default reward.
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Indexed: the report summary's refresh looks up recently received outcomes.
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ModelVersionRow(Base):
@@ -162,6 +163,8 @@ class ExperimentRow(Base):
     salt: Mapped[str] = mapped_column(String(128))
     # [{"name": ..., "weight": ..., "policy": {"type": ..., ...}}, ...]
     variants: Mapped[list[Any]]
+    # User feature holding a pre-period covariate for CUPED (e.g. Hillstrom's `history`); "": none.
+    covariate: Mapped[str] = mapped_column(String(128), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # running: units are assigned to variants; stopped: everyone gets the released variant's
     # policy and decisions are no longer part of the experiment.
@@ -224,3 +227,54 @@ class ShadowPredictionRow(Base):
     # {target: {"probability": [per candidate], "uplift": [per candidate]}}
     predictions: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The A/B report's summary (feedback/report_summary.py): per-unit state and additive cells,
+# refreshed incrementally so a report reads a few rows instead of every decision.
+
+
+class ReportSummaryRow(Base):
+    """How far an experiment's summary is up to date."""
+
+    __tablename__ = "report_summaries"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    covariate: Mapped[str] = mapped_column(String(128))
+    # Decisions created before this, and outcomes up to this seq, are summarized.
+    decided_until: Mapped[datetime] = mapped_column()
+    outcome_seq: Mapped[int] = mapped_column(BigInteger)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportUnitRow(Base):
+    """One unit's decisions of one campaign ("" for no campaign) in one variant."""
+
+    __tablename__ = "report_units"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    decisions: Mapped[int] = mapped_column(BigInteger)
+    outcomes: Mapped[int] = mapped_column(BigInteger)
+    # Any click / conversion among these decisions (0/1), and how many decisions had one.
+    click_any: Mapped[float] = mapped_column(Float)
+    conversion_any: Mapped[float] = mapped_column(Float)
+    click: Mapped[float] = mapped_column(Float)
+    conversion: Mapped[float] = mapped_column(Float)
+    revenue: Mapped[float] = mapped_column(Float)
+    x: Mapped[float] = mapped_column(Float)
+    first_day: Mapped[str] = mapped_column(String(10))
+
+
+class ReportCellRow(Base):
+    """Sums over the units of a variant whose first decision fell on a day (additive)."""
+
+    __tablename__ = "report_cells"
+
+    experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # "day:<date>" for unit cells, "campaign:<id>" for a campaign's decisions.
+    cell: Mapped[str] = mapped_column(String(ID_LENGTH + 16), primary_key=True)
+    # [units, decisions, outcomes, sums..., squares..., sum x, sum x^2, sum x*metric...]
+    sums: Mapped[list[Any]]

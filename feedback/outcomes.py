@@ -93,7 +93,9 @@ def log_outcomes(store: Store, outcomes: Sequence[Outcome], *, backfill: bool = 
             for o in unique.values()
         ]
         for start in range(0, len(rows), CHUNK):
-            result = session.execute(stmt.values(rows[start : start + CHUNK]))
+            # Parameters, not .values(): the statement compiles once (cached) and SQLAlchemy
+            # batches the rows ("insertmanyvalues"), returning the keys it inserted.
+            result = session.execute(stmt, rows[start : start + CHUNK])
             accepted += len(result.all())
     return LogResult(accepted=accepted, duplicates=len(outcomes) - accepted)
 

@@ -145,3 +145,83 @@ def sample_ratio_mismatch(units: Sequence[int], weights: Sequence[float]) -> tup
         if w > 0
     )
     return float(chi2), float(sps.chi2.sf(chi2, len(units) - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ProportionTest:
+    """Two-proportion z-test of p_b - p_a: pooled standard error under H0 for the statistic,
+    unpooled (Wald) for the interval of the difference."""
+
+    difference: float
+    z: float
+    p: float
+    ci: tuple[float, float]
+
+
+def two_proportion_ztest(
+    control: MetricStats, variant: MetricStats, *, alpha: float = 0.05
+) -> ProportionTest:
+    """z = (p_b - p_a) / sqrt(p (1 - p) (1/n_a + 1/n_b)) with the pooled p = (x_a + x_b) /
+    (n_a + n_b); two-sided p = 2 (1 - Phi(|z|)). The same p as Pearson's chi-square of the 2x2
+    table without continuity correction (z^2 = chi^2)."""
+    if not (control.binary and variant.binary):
+        raise InvalidArgument("the two-proportion z-test needs rates (0/1 per unit)")
+    if control.n < 1 or variant.n < 1:
+        raise InvalidArgument("each variant needs at least one unit for the z-test")
+    pa, pb = control.mean, variant.mean
+    pooled = (control.sum + variant.sum) / (control.n + variant.n)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / control.n + 1 / variant.n))
+    se = math.sqrt(pa * (1 - pa) / control.n + pb * (1 - pb) / variant.n)
+    diff = pb - pa
+    q = float(sps.norm.ppf(1 - alpha / 2))
+    if se0 == 0:
+        return ProportionTest(diff, 0.0, 1.0, (diff, diff))
+    z = diff / se0
+    return ProportionTest(diff, z, float(2 * sps.norm.sf(abs(z))), (diff - q * se, diff + q * se))
+
+
+@dataclass(frozen=True, slots=True)
+class CovariateStats:
+    """Sums over one variant's units of a pre-period covariate x and of x times the metric y:
+    with the metric's MetricStats, the sufficient statistics of CUPED."""
+
+    n: int
+    sum_x: float
+    sum_x2: float
+    sum_xy: float
+
+
+def cuped_theta(groups: Sequence[tuple[MetricStats, CovariateStats]]) -> tuple[float, float]:
+    """(theta, mean of x) pooled over all units of all variants: theta = cov(Y, X) / var(X)
+    (Deng, Xu, Kohavi, Walker 2013, "Improving the sensitivity of online controlled experiments
+    by utilizing pre-experiment data"; gbstats pools theta over the variants the same way).
+    theta is 0 when X does not vary."""
+    n = sum(c.n for _, c in groups)
+    if n < 2:
+        return 0.0, 0.0
+    sx = sum(c.sum_x for _, c in groups)
+    sy = sum(y.sum for y, _ in groups)
+    var_x = (sum(c.sum_x2 for _, c in groups) - sx * sx / n) / (n - 1)
+    cov = (sum(c.sum_xy for _, c in groups) - sx * sy / n) / (n - 1)
+    return (cov / var_x if var_x > 0 else 0.0), sx / n
+
+
+def cuped_adjusted(y: MetricStats, x: CovariateStats, theta: float, mean_x: float) -> MetricStats:
+    """Statistics of y' = y - theta (x - mean_x) per unit: same expected difference between
+    variants, variance var(y) - 2 theta cov(y, x) + theta^2 var(x)."""
+    shift = theta * mean_x
+    total = y.sum - theta * x.sum_x + shift * y.n
+    squares = (
+        y.sum_squares
+        + theta * theta * x.sum_x2
+        + shift * shift * y.n
+        - 2 * theta * x.sum_xy
+        + 2 * shift * y.sum
+        - 2 * theta * shift * x.sum_x
+    )
+    return MetricStats(n=y.n, sum=total, sum_squares=squares)
+
+
+def as_mean_metric(y: MetricStats) -> MetricStats:
+    """A rate's statistics seen as a mean metric (sample variance), for CUPED comparisons."""
+    return MetricStats(n=y.n, sum=y.sum, sum_squares=y.sum_squares)

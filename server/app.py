@@ -38,6 +38,7 @@ from server.experiments_servicer import ExperimentServicer
 from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
+from server.monitoring import CalibrationMonitor
 from server.policy_updater import PolicyUpdater
 from server.registry_client import ModelManager
 from server.retraining import RetrainRunner
@@ -70,6 +71,7 @@ class RunningServer:
     health: health.HealthServicer
     metrics: ServerMetrics
     metrics_port: int | None
+    calibration: CalibrationMonitor | None = None
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Graceful: refuse new calls, let running ones finish, then write every decision."""
@@ -81,6 +83,8 @@ class RunningServer:
         self.decisions.close()
         self.retrain.join(timeout_s=60)
         self.policies.close()
+        if self.calibration is not None:
+            self.calibration.stop()
         self.metrics.close()
         self.store.dispose()
         log.info("stopped: %d decisions written", self.decisions.written)
@@ -220,6 +224,13 @@ def start(settings: Settings) -> RunningServer:
         models.stop()
         raise FailedPrecondition(f"cannot listen on {address}: is the port in use?") from exc
     server.start()
+    calibration = CalibrationMonitor(
+        store,
+        metrics,
+        window_s=settings.calibration_window_s,
+        interval_s=settings.calibration_refresh_s,
+    )
+    calibration.start()
     metrics_port = None
     if settings.metrics_port >= 0:
         metrics_port = metrics.serve_http(settings.host, settings.metrics_port)
@@ -244,6 +255,7 @@ def start(settings: Settings) -> RunningServer:
         health_servicer,
         metrics,
         metrics_port,
+        calibration,
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import timedelta
 
 import grpc
 import numpy as np
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from feedback.ab_report import METRICS, ExperimentReport, experiment_report
+from feedback.ab_report import ExperimentReport, VariantSummary, experiment_report
 from feedback.experiments import (
     DEFAULT_ATTRIBUTION_WINDOW_S,
     Condition,
@@ -21,34 +23,86 @@ from feedback.experiments import (
     set_status,
 )
 from feedback.policy_state import PolicyState, get_policy_state
+from feedback.report_data import METRICS
 from feedback.store import Store
 from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
 from server.errors import grpc_errors
 from server.policy import ThompsonSampling, build_policy
 
 
+def _metric_message(v: VariantSummary, m: str) -> experiments_pb2.MetricResult:
+    result = experiments_pb2.MetricResult(metric=m, mean=v.means[m])
+    c = v.versus_control.get(m)
+    if c is not None:
+        result.compared = True
+        result.absolute = c.absolute
+        result.absolute_ci_low, result.absolute_ci_high = c.absolute_ci
+        result.absolute_p = c.absolute_p
+        result.relative = c.relative
+        result.relative_ci_low, result.relative_ci_high = c.relative_ci
+        result.relative_p = c.relative_p
+        result.chance_to_beat_control = c.chance_to_beat_control
+    if m in v.tests:
+        t = v.tests[m]
+        result.test, result.statistic, result.p_value = t.name, t.statistic, t.p
+    if m in v.posterior:
+        result.posterior_mean, result.posterior_sd = v.posterior[m]
+    if m in v.cuped:
+        k = v.cuped[m]
+        result.cuped = True
+        result.cuped_theta, result.cuped_mean = k.theta, k.adjusted_mean
+        result.cuped_absolute = k.absolute
+        result.cuped_absolute_ci_low, result.cuped_absolute_ci_high = k.absolute_ci
+        result.cuped_p, result.cuped_variance_reduction = k.p, k.variance_reduction
+    return result
+
+
 def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport:
-    variants = []
-    for v in report.variants:
-        metrics = []
-        for m in METRICS:
-            result = experiments_pb2.MetricResult(metric=m, mean=v.means[m])
-            c = v.versus_control.get(m)
-            if c is not None:
-                result.compared = True
-                result.absolute = c.absolute
-                result.absolute_ci_low, result.absolute_ci_high = c.absolute_ci
-                result.absolute_p = c.absolute_p
-                result.relative = c.relative
-                result.relative_ci_low, result.relative_ci_high = c.relative_ci
-                result.relative_p = c.relative_p
-                result.chance_to_beat_control = c.chance_to_beat_control
-            metrics.append(result)
-        variants.append(
-            experiments_pb2.VariantResult(
-                name=v.name, weight=v.weight, units=v.units, decisions=v.decisions, metrics=metrics
-            )
+    variants = [
+        experiments_pb2.VariantResult(
+            name=v.name,
+            weight=v.weight,
+            units=v.units,
+            decisions=v.decisions,
+            outcomes=v.outcomes,
+            metrics=[_metric_message(v, m) for m in METRICS],
         )
+        for v in report.variants
+    ]
+    campaigns = [
+        experiments_pb2.CampaignResult(
+            variant=c.variant,
+            campaign_id=c.campaign_id or "",
+            units=c.units,
+            decisions=c.decisions,
+            outcomes=c.outcomes,
+            click_rate=c.means["click"],
+            conversion_rate=c.means["conversion"],
+            revenue_per_decision=c.means["revenue"],
+        )
+        for c in report.campaigns
+    ]
+    daily = [
+        experiments_pb2.DailyResult(
+            day=d.day,
+            variant=d.variant,
+            units=d.units,
+            means={m: x for m, x in d.means.items() if math.isfinite(x)},
+            relative_lift={m: x for m, x in d.relative_lift.items() if math.isfinite(x)},
+        )
+        for d in report.daily
+    ]
+    timeline = [
+        experiments_pb2.TimelineEvent(
+            at=e.at.isoformat(),
+            stage=e.stage,
+            from_version=e.from_version or 0,
+            to_version=e.to_version or 0,
+            actor=e.actor,
+            reason=e.reason,
+        )
+        for e in report.timeline
+    ]
     return experiments_pb2.ExperimentReport(
         experiment=report.experiment,
         control=report.control,
@@ -56,6 +110,22 @@ def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport
         srm_chi2=report.srm_chi2,
         srm_p=report.srm_p,
         srm_warning=report.srm_warning,
+        campaigns=campaigns,
+        daily=daily,
+        covariate=report.covariate,
+        timeline=timeline,
+        calibration=[
+            experiments_pb2.CalibrationResult(
+                campaign_id=c.campaign_id or "",
+                model_version=c.model_version,
+                target=c.target,
+                count=c.count,
+                predicted=c.predicted,
+                observed=c.observed,
+                ratio=c.ratio,
+            )
+            for c in report.calibration
+        ],
     )
 
 
@@ -78,6 +148,7 @@ def definition_message(experiment: Experiment) -> experiments_pb2.ExperimentDefi
             for c in experiment.eligibility
         ],
         release=experiment.release,
+        covariate=experiment.covariate,
     )
     if experiment.namespace is not None:
         msg.namespace.CopyFrom(
@@ -129,6 +200,7 @@ def experiment_from(msg: experiments_pb2.ExperimentDefinition) -> Experiment:
         else None,
         eligibility=tuple(conditions),
         release=msg.release,
+        covariate=msg.covariate,
     )
 
 
@@ -215,4 +287,9 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
     def GetReport(
         self, request: experiments_pb2.GetReportRequest, context: grpc.ServicerContext
     ) -> experiments_pb2.ExperimentReport:
-        return report_message(experiment_report(self._store, request.experiment))
+        covariate = request.covariate if request.HasField("covariate") else None
+        window_s = request.calibration_window_s
+        if not (math.isfinite(window_s) and window_s >= 0):
+            raise InvalidArgument(f"calibration_window_s must be >= 0, got {window_s}")
+        window = timedelta(seconds=window_s) if window_s else None
+        return report_message(experiment_report(self._store, request.experiment, covariate, window))

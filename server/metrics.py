@@ -79,6 +79,31 @@ class ServerMetrics:
             "Decisions not shadow-scored: its queue was full.",
             registry=r,
         )
+        calibration = ["campaign", "model_version", "target"]
+        self.calibration_predicted = Gauge(
+            "campaign_lift_calibration_predicted",
+            "Mean predicted probability of the chosen action over the calibration window.",
+            calibration,
+            registry=r,
+        )
+        self.calibration_observed = Gauge(
+            "campaign_lift_calibration_observed",
+            "Observed rate of the target over the same decisions.",
+            calibration,
+            registry=r,
+        )
+        self.calibration_ratio = Gauge(
+            "campaign_lift_calibration_ratio",
+            "Observed / predicted (1: calibrated).",
+            calibration,
+            registry=r,
+        )
+        self.calibration_decisions = Gauge(
+            "campaign_lift_calibration_decisions",
+            "Decisions in the calibration window.",
+            calibration,
+            registry=r,
+        )
         self._http: Any = None
 
     def serve_http(self, host: str, port: int) -> int | None:

@@ -17,6 +17,7 @@ from common.settings import Settings
 from feedback.decisions import DecisionRecord
 from feedback.experiments import Experiment, get_experiment
 from feedback.policy_state import get_policy_state
+from feedback.privacy import stored_unit_id
 from feedback.store import Store
 from server.decision_log import DecisionLog
 from server.features import ScoreItem, build_feeds, validate_item
@@ -133,6 +134,7 @@ class Scorer:
         self._experiments = Experiments(store)
         self._states = PolicyStates(store, settings.policy_state_refresh_s)
         self._settings = settings
+        self._unit_key = settings.unit_id_hash_key.get_secret_value().encode("utf-8")
         self._default_policy = build_policy({"type": settings.policy, "epsilon": settings.epsilon})
 
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
@@ -283,7 +285,7 @@ class Scorer:
         )
         record = DecisionRecord(
             decision_id=result.decision_id,
-            unit_id=item.unit_id,
+            unit_id=stored_unit_id(item.unit_id, self._unit_key),
             experiment=assignment.experiment,
             variant=assignment.variant,
             policy=policy.name,

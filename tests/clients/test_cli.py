@@ -215,5 +215,18 @@ def test_feedback_import_then_experiments_report(tmp_path: Path, world) -> None:
         conversion = next(m for m in v["metrics"] if m["metric"] == "conversion")
         assert conversion["mean"] == pytest.approx(by_arm[v["name"]], abs=1e-12)
         assert v["units"] == len({u for u in history.loc[history["arm"] == v["name"], "unit_id"]})
+    # The headline p of a rate is the two-proportion z-test, named in the JSON and the table.
+    treated = next(v for v in report["variants"] if v["name"] != "none")
+    assert {m["metric"]: m["test"] for m in treated["metrics"]} == {
+        "click": "two_proportion_z",
+        "conversion": "two_proportion_z",
+        "revenue": "welch_t",
+    }
+    assert "two-proportion z-test (z)" in table.stdout and "per campaign" in table.stdout
+    per_campaign = {(c["variant"], c["campaign_id"]): c["decisions"] for c in report["campaigns"]}
+    assert per_campaign == {
+        (arm, "" if arm == "none" else arm): int(n)
+        for arm, n in history["arm"].value_counts().items()
+    }
     assert "sample-ratio check" in table.stdout
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stdout

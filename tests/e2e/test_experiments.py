@@ -215,3 +215,35 @@ def test_cli_lifecycle_commands(running: RunningServer) -> None:
     assert json.loads(restarted.stdout)["status"] == "running"
     assert listed.returncode == 0 and "cli-life" in listed.stdout and "running" in listed.stdout
     assert state.returncode == 0 and "thompson" in state.stdout
+
+
+def test_report_options_over_grpc(running: RunningServer, world) -> None:  # type: ignore[no-untyped-def]
+    """A saved covariate reaches the report (CUPED), a request can turn it off, and a bad
+    calibration window is INVALID_ARGUMENT naming the field."""
+    request = definition(
+        ("control", 1, '{"type": "no_campaign"}'),
+        ("explore", 1, '{"type": "uniform_random"}'),
+        name="cov",
+    )
+    request.experiment.covariate = "age"
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = pb_grpc.ExperimentServiceStub(channel)
+        assert stub.SaveExperiment(request, timeout=5, metadata=AUTH).covariate == "age"
+        with CampaignLiftClient(f"127.0.0.1:{running.port}") as client:
+            client.score_batch([user_request(world, i, experiment="cov") for i in range(80)])
+        assert running.decisions.flush()
+        report = stub.GetReport(pb.GetReportRequest(experiment="cov"), timeout=30)
+        plain = stub.GetReport(pb.GetReportRequest(experiment="cov", covariate=""), timeout=30)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetReport(
+                pb.GetReportRequest(experiment="cov", calibration_window_s=-1), timeout=30
+            )
+    assert report.covariate == "age" and plain.covariate == ""
+    explore = report.variants[1]
+    assert [m.cuped for m in explore.metrics] == [True, True, True]
+    assert not any(m.cuped for m in plain.variants[1].metrics)
+    assert sum(v.units for v in report.variants) == 80
+    # Decisions by a served model: the report's calibration has them.
+    assert sum(c.count for c in report.calibration if c.target == "conversion") == 80
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "calibration_window_s must be >= 0, got -1" in (err.value.details() or "")

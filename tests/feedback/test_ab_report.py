@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +36,15 @@ def test_hillstrom_report_reproduces_the_per_arm_means(sqlite_store: Store) -> N
         visit = v.versus_control["click"]
         assert visit.absolute_p < 1e-10 and visit.relative > 0.3
         assert visit.chance_to_beat_control > 0.999
+    # The spec names last year's spend (`history`) as CUPED's covariate: theta as numpy's.
+    assert report.covariate == "history"
+    x, y = frame["history"].to_numpy(), frame["spend"].to_numpy()
+    theta = np.cov(y, x)[0, 1] / np.var(x, ddof=1)
+    for v in report.variants[1:]:
+        cuped = v.cuped["revenue"]
+        assert cuped.theta == pytest.approx(theta, rel=1e-9)
+        assert 0 < cuped.variance_reduction < 1
+        assert v.tests["conversion"].name == "two_proportion_z"
 
 
 def test_planted_lift_and_sample_ratio_mismatch(sqlite_store: Store) -> None:

@@ -10,13 +10,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetReportRequest(_message.Message):
-    __slots__ = ("experiment",)
+    __slots__ = ("experiment", "covariate", "calibration_window_s")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    COVARIATE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     experiment: str
-    def __init__(self, experiment: _Optional[str] = ...) -> None: ...
+    covariate: str
+    calibration_window_s: float
+    def __init__(self, experiment: _Optional[str] = ..., covariate: _Optional[str] = ..., calibration_window_s: _Optional[float] = ...) -> None: ...
 
 class MetricResult(_message.Message):
-    __slots__ = ("metric", "mean", "compared", "absolute", "absolute_ci_low", "absolute_ci_high", "absolute_p", "relative", "relative_ci_low", "relative_ci_high", "relative_p", "chance_to_beat_control")
+    __slots__ = ("metric", "mean", "compared", "absolute", "absolute_ci_low", "absolute_ci_high", "absolute_p", "relative", "relative_ci_low", "relative_ci_high", "relative_p", "chance_to_beat_control", "test", "statistic", "p_value", "posterior_mean", "posterior_sd", "cuped", "cuped_theta", "cuped_mean", "cuped_absolute", "cuped_absolute_ci_low", "cuped_absolute_ci_high", "cuped_p", "cuped_variance_reduction")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     COMPARED_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +33,19 @@ class MetricResult(_message.Message):
     RELATIVE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
     RELATIVE_P_FIELD_NUMBER: _ClassVar[int]
     CHANCE_TO_BEAT_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    STATISTIC_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_SD_FIELD_NUMBER: _ClassVar[int]
+    CUPED_FIELD_NUMBER: _ClassVar[int]
+    CUPED_THETA_FIELD_NUMBER: _ClassVar[int]
+    CUPED_MEAN_FIELD_NUMBER: _ClassVar[int]
+    CUPED_ABSOLUTE_FIELD_NUMBER: _ClassVar[int]
+    CUPED_ABSOLUTE_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CUPED_ABSOLUTE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    CUPED_P_FIELD_NUMBER: _ClassVar[int]
+    CUPED_VARIANCE_REDUCTION_FIELD_NUMBER: _ClassVar[int]
     metric: str
     mean: float
     compared: bool
@@ -41,37 +58,144 @@ class MetricResult(_message.Message):
     relative_ci_high: float
     relative_p: float
     chance_to_beat_control: float
-    def __init__(self, metric: _Optional[str] = ..., mean: _Optional[float] = ..., compared: bool = ..., absolute: _Optional[float] = ..., absolute_ci_low: _Optional[float] = ..., absolute_ci_high: _Optional[float] = ..., absolute_p: _Optional[float] = ..., relative: _Optional[float] = ..., relative_ci_low: _Optional[float] = ..., relative_ci_high: _Optional[float] = ..., relative_p: _Optional[float] = ..., chance_to_beat_control: _Optional[float] = ...) -> None: ...
+    test: str
+    statistic: float
+    p_value: float
+    posterior_mean: float
+    posterior_sd: float
+    cuped: bool
+    cuped_theta: float
+    cuped_mean: float
+    cuped_absolute: float
+    cuped_absolute_ci_low: float
+    cuped_absolute_ci_high: float
+    cuped_p: float
+    cuped_variance_reduction: float
+    def __init__(self, metric: _Optional[str] = ..., mean: _Optional[float] = ..., compared: bool = ..., absolute: _Optional[float] = ..., absolute_ci_low: _Optional[float] = ..., absolute_ci_high: _Optional[float] = ..., absolute_p: _Optional[float] = ..., relative: _Optional[float] = ..., relative_ci_low: _Optional[float] = ..., relative_ci_high: _Optional[float] = ..., relative_p: _Optional[float] = ..., chance_to_beat_control: _Optional[float] = ..., test: _Optional[str] = ..., statistic: _Optional[float] = ..., p_value: _Optional[float] = ..., posterior_mean: _Optional[float] = ..., posterior_sd: _Optional[float] = ..., cuped: bool = ..., cuped_theta: _Optional[float] = ..., cuped_mean: _Optional[float] = ..., cuped_absolute: _Optional[float] = ..., cuped_absolute_ci_low: _Optional[float] = ..., cuped_absolute_ci_high: _Optional[float] = ..., cuped_p: _Optional[float] = ..., cuped_variance_reduction: _Optional[float] = ...) -> None: ...
 
 class VariantResult(_message.Message):
-    __slots__ = ("name", "weight", "units", "decisions", "metrics")
+    __slots__ = ("name", "weight", "units", "decisions", "metrics", "outcomes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     name: str
     weight: float
     units: int
     decisions: int
     metrics: _containers.RepeatedCompositeFieldContainer[MetricResult]
-    def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ..., units: _Optional[int] = ..., decisions: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ...) -> None: ...
+    outcomes: int
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ..., units: _Optional[int] = ..., decisions: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., outcomes: _Optional[int] = ...) -> None: ...
+
+class CampaignResult(_message.Message):
+    __slots__ = ("variant", "campaign_id", "units", "decisions", "outcomes", "click_rate", "conversion_rate", "revenue_per_decision")
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    CLICK_RATE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_RATE_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_PER_DECISION_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    campaign_id: str
+    units: int
+    decisions: int
+    outcomes: int
+    click_rate: float
+    conversion_rate: float
+    revenue_per_decision: float
+    def __init__(self, variant: _Optional[str] = ..., campaign_id: _Optional[str] = ..., units: _Optional[int] = ..., decisions: _Optional[int] = ..., outcomes: _Optional[int] = ..., click_rate: _Optional[float] = ..., conversion_rate: _Optional[float] = ..., revenue_per_decision: _Optional[float] = ...) -> None: ...
+
+class DailyResult(_message.Message):
+    __slots__ = ("day", "variant", "units", "means", "relative_lift")
+    class MeansEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class RelativeLiftEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    MEANS_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_LIFT_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    variant: str
+    units: int
+    means: _containers.ScalarMap[str, float]
+    relative_lift: _containers.ScalarMap[str, float]
+    def __init__(self, day: _Optional[str] = ..., variant: _Optional[str] = ..., units: _Optional[int] = ..., means: _Optional[_Mapping[str, float]] = ..., relative_lift: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class TimelineEvent(_message.Message):
+    __slots__ = ("at", "stage", "from_version", "to_version", "actor", "reason")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    at: str
+    stage: str
+    from_version: int
+    to_version: int
+    actor: str
+    reason: str
+    def __init__(self, at: _Optional[str] = ..., stage: _Optional[str] = ..., from_version: _Optional[int] = ..., to_version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExperimentReport(_message.Message):
-    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning")
+    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning", "campaigns", "daily", "covariate", "timeline", "calibration")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     SRM_CHI2_FIELD_NUMBER: _ClassVar[int]
     SRM_P_FIELD_NUMBER: _ClassVar[int]
     SRM_WARNING_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    DAILY_FIELD_NUMBER: _ClassVar[int]
+    COVARIATE_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     experiment: str
     control: str
     variants: _containers.RepeatedCompositeFieldContainer[VariantResult]
     srm_chi2: float
     srm_p: float
     srm_warning: bool
-    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ...) -> None: ...
+    campaigns: _containers.RepeatedCompositeFieldContainer[CampaignResult]
+    daily: _containers.RepeatedCompositeFieldContainer[DailyResult]
+    covariate: str
+    timeline: _containers.RepeatedCompositeFieldContainer[TimelineEvent]
+    calibration: _containers.RepeatedCompositeFieldContainer[CalibrationResult]
+    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ..., campaigns: _Optional[_Iterable[_Union[CampaignResult, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyResult, _Mapping]]] = ..., covariate: _Optional[str] = ..., timeline: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationResult, _Mapping]]] = ...) -> None: ...
+
+class CalibrationResult(_message.Message):
+    __slots__ = ("campaign_id", "model_version", "target", "count", "predicted", "observed", "ratio")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    RATIO_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    model_version: str
+    target: str
+    count: int
+    predicted: float
+    observed: float
+    ratio: float
+    def __init__(self, campaign_id: _Optional[str] = ..., model_version: _Optional[str] = ..., target: _Optional[str] = ..., count: _Optional[int] = ..., predicted: _Optional[float] = ..., observed: _Optional[float] = ..., ratio: _Optional[float] = ...) -> None: ...
 
 class VariantDefinition(_message.Message):
     __slots__ = ("name", "weight", "policy_json")
@@ -104,7 +228,7 @@ class Condition(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., op: _Optional[str] = ..., value_json: _Optional[str] = ...) -> None: ...
 
 class ExperimentDefinition(_message.Message):
-    __slots__ = ("name", "salt", "variants", "status", "attribution_window_s", "default_reward", "coverage", "namespace", "eligibility", "release")
+    __slots__ = ("name", "salt", "variants", "status", "attribution_window_s", "default_reward", "coverage", "namespace", "eligibility", "release", "covariate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +239,7 @@ class ExperimentDefinition(_message.Message):
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ELIGIBILITY_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
+    COVARIATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     salt: str
     variants: _containers.RepeatedCompositeFieldContainer[VariantDefinition]
@@ -125,7 +250,8 @@ class ExperimentDefinition(_message.Message):
     namespace: Namespace
     eligibility: _containers.RepeatedCompositeFieldContainer[Condition]
     release: str
-    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantDefinition, _Mapping]]] = ..., status: _Optional[str] = ..., attribution_window_s: _Optional[float] = ..., default_reward: _Optional[float] = ..., coverage: _Optional[float] = ..., namespace: _Optional[_Union[Namespace, _Mapping]] = ..., eligibility: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., release: _Optional[str] = ...) -> None: ...
+    covariate: str
+    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantDefinition, _Mapping]]] = ..., status: _Optional[str] = ..., attribution_window_s: _Optional[float] = ..., default_reward: _Optional[float] = ..., coverage: _Optional[float] = ..., namespace: _Optional[_Union[Namespace, _Mapping]] = ..., eligibility: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., release: _Optional[str] = ..., covariate: _Optional[str] = ...) -> None: ...
 
 class ListExperimentsRequest(_message.Message):
     __slots__ = ()

@@ -110,9 +110,11 @@ class ExperimentServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def GetReport(self, request, context):
-        """Per variant: units, decisions, rates and revenue per unit, each against control (Welch
-        t-test on absolute and relative lift, flat-prior chance to beat control), and the
-        sample-ratio check against the configured weights. Conventions as GrowthBook's gbstats.
+        """Per variant: units, decisions, outcomes, rates and revenue per unit, each against control
+        (Welch t-test on absolute and relative lift; the headline test: two-proportion z-test for
+        rates, Welch t-test for revenue; flat-prior chance to beat control; CUPED when a pre-period
+        covariate is configured), per campaign, cumulative by day, the model version timeline and
+        the sample-ratio check against the configured weights. Conventions as GrowthBook's gbstats.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,156 @@
+"""The store queries behind the A/B report: sufficient statistics aggregated in the database
+(never one Python row per unit), per variant and day of a unit's first decision, and per
+variant and campaign.
+
+The analysis unit is the assignment unit (user): a unit's click or conversion is 1 when any of
+its decisions got one, its revenue the sum over its decisions, its covariate the largest value
+of the covariate user feature over its decisions (0 when absent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, case, cast, func, literal, select
+
+from feedback.models import DecisionRow, OutcomeRow
+from feedback.store import Store
+
+METRICS = ("click", "conversion", "revenue")
+BINARY = ("click", "conversion")
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSums:
+    """Sums over the units of one variant whose first decision fell on one day."""
+
+    variant: str
+    day: str
+    units: int
+    decisions: int
+    outcomes: int
+    sums: dict[str, float]  # per metric
+    squares: dict[str, float]  # per metric, sum of squares
+    sum_x: float = 0.0
+    sum_x2: float = 0.0
+    sum_xy: dict[str, float] | None = None  # per metric, sum of covariate times metric
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSums:
+    """Decisions of one variant that chose one campaign (None: no campaign)."""
+
+    variant: str
+    campaign_id: str | None
+    units: int
+    decisions: int
+    outcomes: int
+    sums: dict[str, float]  # per metric, over decisions
+
+
+def _labels() -> Any:
+    """Per decision: click and conversion (0/1), revenue, and how many outcome rows it has."""
+    return (
+        select(
+            OutcomeRow.decision_id,
+            func.count().label("outcomes"),
+            *[
+                (func.max if m in BINARY else func.sum)(
+                    case((OutcomeRow.type == m, OutcomeRow.value), else_=0.0)
+                ).label(m)
+                for m in METRICS
+            ],
+        )
+        .group_by(OutcomeRow.decision_id)
+        .subquery()
+    )
+
+
+def _covariate(name: str) -> ColumnElement[float]:
+    if not name:
+        return literal(0.0, Float)
+    return func.coalesce(DecisionRow.user_features[name].as_float(), 0.0)
+
+
+def unit_sums(store: Store, experiment: str, covariate: str = "") -> list[UnitSums]:
+    labels = _labels()
+    units = (
+        select(
+            DecisionRow.variant,
+            func.count().label("decisions"),
+            func.coalesce(func.sum(labels.c.outcomes), 0).label("outcomes"),
+            func.min(DecisionRow.created_at).label("first_at"),
+            func.max(_covariate(covariate)).label("x"),
+            *[
+                (func.max if m in BINARY else func.sum)(func.coalesce(labels.c[m], 0.0)).label(m)
+                for m in METRICS
+            ],
+        )
+        .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
+        .where(DecisionRow.experiment == experiment)
+        .group_by(DecisionRow.unit_id, DecisionRow.variant)
+        .subquery()
+    )
+    x = cast(units.c.x, Float)
+    columns = [
+        units.c.variant,
+        func.date(units.c.first_at).label("day"),
+        func.count().label("units"),
+        func.sum(units.c.decisions).label("decisions"),
+        func.sum(units.c.outcomes).label("outcomes"),
+        *[func.sum(units.c[m]).label(f"s_{m}") for m in METRICS],
+        *[func.sum(units.c[m] * units.c[m]).label(f"q_{m}") for m in METRICS],
+    ]
+    if covariate:
+        columns += [func.sum(x).label("sx"), func.sum(x * x).label("sx2")]
+        columns += [func.sum(x * units.c[m]).label(f"xy_{m}") for m in METRICS]
+    stmt = select(*columns).group_by(units.c.variant, "day").order_by("day")
+    with store.transaction() as session:
+        rows = session.execute(stmt).mappings().all()
+    return [
+        UnitSums(
+            variant=r["variant"],
+            day=str(r["day"]),
+            units=int(r["units"]),
+            decisions=int(r["decisions"]),
+            outcomes=int(r["outcomes"] or 0),
+            sums={m: float(r[f"s_{m}"] or 0.0) for m in METRICS},
+            squares={m: float(r[f"q_{m}"] or 0.0) for m in METRICS},
+            sum_x=float(r["sx"] or 0.0) if covariate else 0.0,
+            sum_x2=float(r["sx2"] or 0.0) if covariate else 0.0,
+            sum_xy={m: float(r[f"xy_{m}"] or 0.0) for m in METRICS} if covariate else None,
+        )
+        for r in rows
+    ]
+
+
+def campaign_sums(store: Store, experiment: str) -> list[CampaignSums]:
+    labels = _labels()
+    stmt = (
+        select(
+            DecisionRow.variant,
+            DecisionRow.campaign_id,
+            func.count(func.distinct(DecisionRow.unit_id)).label("units"),
+            func.count().label("decisions"),
+            func.coalesce(func.sum(labels.c.outcomes), 0).label("outcomes"),
+            *[func.sum(func.coalesce(labels.c[m], 0.0)).label(m) for m in METRICS],
+        )
+        .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
+        .where(DecisionRow.experiment == experiment)
+        .group_by(DecisionRow.variant, DecisionRow.campaign_id)
+        .order_by(DecisionRow.variant, DecisionRow.campaign_id)
+    )
+    with store.transaction() as session:
+        rows = session.execute(stmt).mappings().all()
+    return [
+        CampaignSums(
+            variant=r["variant"],
+            campaign_id=r["campaign_id"],
+            units=int(r["units"]),
+            decisions=int(r["decisions"]),
+            outcomes=int(r["outcomes"] or 0),
+            sums={m: float(r[m] or 0.0) for m in METRICS},
+        )
+        for r in rows
+    ]
