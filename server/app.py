@@ -184,7 +184,14 @@ def start(settings: Settings) -> RunningServer:
         ScoringServicer(Scorer(models, store, decisions, settings, metrics, shadow)), server
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
-        FeedbackServicer(store, retrain, settings.max_outcomes, policies), server
+        FeedbackServicer(
+            store,
+            retrain,
+            settings.max_outcomes,
+            policies,
+            settings.unit_id_hash_key.get_secret_value().encode("utf-8"),
+        ),
+        server,
     )
     admin_pb2_grpc.add_ModelAdminServiceServicer_to_server(
         ModelAdminServicer(ModelAdmin(store, settings.objective)), server

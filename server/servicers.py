@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import grpc
 
 from common.errors import CampaignLiftError, ResourceExhausted
 from feedback.decisions import log_decisions
+from feedback.models import ID_LENGTH as MAX_ID_LENGTH
 from feedback.outcomes import log_outcomes
+from feedback.privacy import stored_unit_id
 from feedback.store import Store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 from server import converters
@@ -50,8 +53,10 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         retrain: RetrainRunner,
         max_outcomes: int,
         policies: PolicyUpdater | None = None,
+        unit_id_key: bytes = b"",
     ) -> None:
         self._store = store
+        self._unit_id_key = unit_id_key
         self._retrain = retrain
         self._policies = policies
         self._max_outcomes = max_outcomes
@@ -77,9 +82,15 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             raise ResourceExhausted(
                 f"decisions has {len(request.decisions)} entries; the limit is {self._max_outcomes}"
             )
-        accepted, duplicates = log_decisions(
-            self._store, [converters.logged_decision(d) for d in request.decisions]
-        )
+        records = [converters.logged_decision(d) for d in request.decisions]
+        if self._unit_id_key:  # as the server stores its own decisions' units
+            records = [
+                replace(r, unit_id=stored_unit_id(r.unit_id, self._unit_id_key))
+                if r.unit_id and len(r.unit_id) <= MAX_ID_LENGTH
+                else r  # left for validation to refuse by name
+                for r in records
+            ]
+        accepted, duplicates = log_decisions(self._store, records)
         return feedback_pb2.LogDecisionsResponse(accepted=accepted, duplicates=duplicates)
 
     @grpc_errors

@@ -100,3 +100,20 @@ def test_bad_decisions_are_refused_whole(
         assert message in err.value.details()
         assert client.log_decisions([decision(2)]) == (1, 0)  # still serving
     assert count_decisions(store) == 1
+
+
+def test_external_unit_ids_are_keyed_hashes_when_configured(store: Store, tmp_path: Path) -> None:
+    from feedback.privacy import stored_unit_id
+
+    save_experiment(
+        store,
+        Experiment("outside", "outside", (Variant("control", 1.0, {"type": "no_campaign"}),)),
+    )
+    server = start(server_settings(store, tmp_path, unit_id_hash_key="secret"))
+    try:
+        with CampaignLiftClient(f"127.0.0.1:{server.port}") as client:
+            client.log_decisions([decision(0)])
+    finally:
+        server.stop()
+    stored = get_decision(store, "ext-0")
+    assert stored is not None and stored.unit_id == stored_unit_id("u-0", b"secret") != "u-0"
