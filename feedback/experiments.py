@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -106,6 +106,7 @@ class Experiment:
     name: str
     salt: str
     variants: tuple[Variant, ...]
+    _: KW_ONLY
     status: str = "running"
     # Outcomes later than this after their decision are late; a decision with no outcome by
     # then is settled with `default_reward` by learning policies.

@@ -88,7 +88,10 @@ def import_table(
         save_experiment(
             store,
             Experiment(
-                mapping.experiment, f"imported:{mapping.experiment}", variants, mapping.covariate
+                mapping.experiment,
+                f"imported:{mapping.experiment}",
+                variants,
+                covariate=mapping.covariate,
             ),
         )
     return import_logged(store, frame, mapping, decided_at=decided_at, unit_key=unit_key)

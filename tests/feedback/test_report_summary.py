@@ -74,7 +74,7 @@ def _assert_matches(store: Store) -> None:
 
 def test_incremental_refresh_equals_the_decisions(store: Store) -> None:
     save_experiment(
-        store, Experiment("sum", "s", (Variant("a", 1.0), Variant("b", 1.0)), "history")
+        store, Experiment("sum", "s", (Variant("a", 1.0), Variant("b", 1.0)), covariate="history")
     )
     now = datetime.now(UTC)
     write_decisions(store, _decisions("d", range(300), now - timedelta(days=40)))
