@@ -85,3 +85,69 @@ def test_two_processes_racing_claim_exactly_one_job(store: Store) -> None:
     answers = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
     assert sum(a is not None for a in answers) == 1, answers
     assert len(list_jobs(store)) == 1
+
+
+def _decisions_with_outcomes(store: Store, version: int, converted_share: float) -> None:
+    from datetime import UTC, datetime
+
+    from feedback.decisions import DecisionRecord, write_decisions
+
+    decided = datetime.now(UTC) - timedelta(hours=3)
+    n = 400
+    write_decisions(
+        store,
+        [
+            DecisionRecord(
+                decision_id=f"drift-{i}",
+                unit_id=f"u-{i}",
+                experiment="",
+                variant="",
+                policy="epsilon_greedy",
+                model_version=str(version),
+                campaign_id="c-1",
+                propensity=0.9,
+                user_features={},
+                candidates=[
+                    {
+                        "campaign_id": "c-1",
+                        "features": {},
+                        "probability": {"conversion": 0.2},
+                        "uplift": {"conversion": 0.05},
+                        "propensity": 0.9,
+                    }
+                ],
+                chosen_features={},
+                created_at=decided,
+            )
+            for i in range(n)
+        ],
+    )
+    log_outcomes(
+        store,
+        [
+            Outcome(f"drift-e-{i}", f"drift-{i}", "conversion", 1.0, decided)
+            for i in range(int(n * converted_share))
+        ],
+        backfill=True,
+    )
+
+
+def test_drift_rule_fires_when_observed_rates_leave_the_predictions(store: Store) -> None:
+    version = production(store, timedelta(minutes=5))
+    rules = TriggerRules(
+        drift_tolerance=0.25, drift_window_s=6 * 3600, drift_lag_s=3600, drift_min_decisions=300
+    )
+    _decisions_with_outcomes(store, version.version, converted_share=0.05)  # predicted 0.2
+    reasons = retrain_reasons(store, rules, fresh=20)
+    assert len(reasons) == 1 and "calibration drift on c-1 (conversion)" in reasons[0]
+    assert "observed 0.0500 vs predicted 0.2000 over 400 decisions" in reasons[0]
+    # Too few decisions to judge: quiet.
+    strict = TriggerRules(drift_tolerance=0.25, drift_lag_s=3600, drift_min_decisions=1000)
+    assert retrain_reasons(store, strict, fresh=20) == []
+
+
+def test_drift_rule_is_quiet_when_predictions_hold(store: Store) -> None:
+    version = production(store, timedelta(minutes=5))
+    rules = TriggerRules(drift_tolerance=0.25, drift_lag_s=3600, drift_min_decisions=300)
+    _decisions_with_outcomes(store, version.version, converted_share=0.21)
+    assert retrain_reasons(store, rules, fresh=80) == []
