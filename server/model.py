@@ -13,12 +13,22 @@ import numpy as np
 import onnxruntime as ort
 
 from common.errors import ModelError
-from common.graph import SCHEMA_KEY, all_outputs, output_names
+from common.graph import SCHEMA_KEY, all_outputs, output_names, revenue_output_names
 from feedback.registry import ModelVersion
 
 log = logging.getLogger(__name__)
 
 ORT_TYPES = {"numeric": "tensor(float)", "categorical": "tensor(string)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One objective's outputs per row. `uplift` is the model's own effect estimate (with an
+    effect model it is not `value - control`: read it, never recompute it)."""
+
+    value: np.ndarray  # probability (targets) or expected value (revenue) with the campaign
+    control: np.ndarray  # the same without any campaign
+    uplift: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -31,12 +41,29 @@ class LoadedModel:
     targets: tuple[str, ...]
     # Per categorical campaign feature, the values the model was trained on.
     campaign_categories: dict[str, frozenset[str]]
+    # Revenue outputs (expected value, e.g. spend = P(buy) x E[spend | buy]); not targets.
+    revenue: tuple[str, ...] = ()
 
     def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
             return list(self.session.run(outputs, feeds))
         except Exception as exc:  # inputs are validated before: a failure here is a bug
             raise RuntimeError(f"model version {self.version} failed to run: {exc}") from exc
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """What a policy may maximize: every target's probability and every revenue output."""
+        return (*self.targets, *self.revenue)
+
+    def predict_all(self, feeds: dict[str, np.ndarray]) -> dict[str, Prediction]:
+        """Per target and revenue output: with the campaign, without any, and the uplift."""
+        names = [n for t in self.targets for n in output_names(t)]
+        names += [n for r in self.revenue for n in revenue_output_names(r)]
+        out = self.run(names, feeds)
+        return {
+            name: Prediction(out[3 * i].ravel(), out[3 * i + 1].ravel(), out[3 * i + 2].ravel())
+            for i, name in enumerate(self.objectives)
+        }
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per target: (probability with the campaign, uplift versus no campaign), one per row."""
@@ -85,6 +112,7 @@ def load_model(version: ModelVersion) -> LoadedModel:
         campaign_categories={
             col: frozenset(values) for col, values in schema.get("campaign_categories", {}).items()
         },
+        revenue=tuple(schema.get("revenue", {})),
     )
     _check_graph(model, session)
     log.info("loaded model version %s from %s", model.version, path)
@@ -101,7 +129,9 @@ def _check_graph(model: LoadedModel, session: ort.InferenceSession) -> None:
             f"model version {model.version}: graph inputs {inputs} do not match schema {expected}"
         )
     outputs = {o.name for o in session.get_outputs()}
-    missing = set(all_outputs(model.targets)) - outputs
+    expected_outputs = set(all_outputs(model.targets))
+    expected_outputs |= {n for r in model.revenue for n in revenue_output_names(r)}
+    missing = expected_outputs - outputs
     if missing:
         raise ModelError(f"model version {model.version}: graph lacks outputs {sorted(missing)}")
     meta = session.get_modelmeta().custom_metadata_map.get(SCHEMA_KEY)
