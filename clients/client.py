@@ -77,7 +77,8 @@ def _value(v: float | int | str) -> common_pb2.FeatureValue:
     return common_pb2.FeatureValue(number=float(v))
 
 
-def _request(r: UserRequest) -> scoring_pb2.ScoreRequest:
+def score_request(r: UserRequest) -> scoring_pb2.ScoreRequest:
+    """The ScoreRequest message of a user request (the load generator sends it serialized)."""
     return scoring_pb2.ScoreRequest(
         unit_id=r.unit_id,
         user_features={k: _value(v) for k, v in r.user_features.items()},
@@ -187,11 +188,13 @@ class CampaignLiftClient:
 
     def score(self, request: UserRequest) -> ScoreResult:
         return _result(
-            self._scoring.Score(_request(request), timeout=self.timeout_s, metadata=self._metadata)
+            self._scoring.Score(
+                score_request(request), timeout=self.timeout_s, metadata=self._metadata
+            )
         )
 
     def score_batch(self, requests: Iterable[UserRequest]) -> list[ScoreResult]:
-        msg = scoring_pb2.ScoreBatchRequest(requests=[_request(r) for r in requests])
+        msg = scoring_pb2.ScoreBatchRequest(requests=[score_request(r) for r in requests])
         reply = self._scoring.ScoreBatch(msg, timeout=self.timeout_s, metadata=self._metadata)
         return [_result(r) for r in reply.responses]
 
@@ -236,13 +239,15 @@ def _outcomes_request(events: Iterable[OutcomeEvent]) -> feedback_pb2.LogOutcome
     return feedback_pb2.LogOutcomesRequest(outcomes=outcomes)
 
 
-def wait_serving(target: str, *, timeout_s: float = 60.0) -> None:
-    """Blocks until the server's health service reports the scoring service SERVING."""
+def wait_serving(target: str, *, timeout_s: float = 60.0, service: str | None = None) -> None:
+    """Blocks until the server's health service reports `service` (by default the scoring
+    service) SERVING."""
     import time
 
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    service = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
+    if service is None:
+        service = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
     deadline = time.monotonic() + timeout_s
     while True:
         # A fresh channel per attempt: a refused connection puts a channel into reconnect

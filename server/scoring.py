@@ -120,7 +120,8 @@ class Scorer:
             for i, (result, record) in zip(indices, self._score_group(group, model), strict=True):
                 results[i] = result
                 records.append(record)
-        self._decisions.submit(records)
+        if self._settings.decision_log:
+            self._decisions.submit(records)
         return [r for r in results if r is not None]
 
     def _assign(self, item: ScoreItem) -> tuple[str, Policy]:
