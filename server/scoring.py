@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,7 +39,13 @@ class CandidateResult:
 
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
-    candidates: list[CandidateResult]
+    """One decision and the scores behind it, held as columns (one entry per candidate, in
+    request order): building a dict per candidate costs more than the model on small models."""
+
+    campaign_ids: list[str]
+    probability: dict[str, list[float]]  # per target: with the campaign
+    uplift: dict[str, list[float]]  # per target: versus no campaign
+    propensities: list[float]  # the policy's probability of choosing each candidate
     decision_id: str
     campaign_id: str | None  # None: no campaign
     propensity: float
@@ -48,6 +55,18 @@ class ScoreResult:
     policy: str
     model_version: str
     decided_at: datetime
+
+    @property
+    def candidates(self) -> list[CandidateResult]:
+        return [
+            CandidateResult(
+                campaign_id=cid,
+                probability={t: v[j] for t, v in self.probability.items()},
+                uplift={t: v[j] for t, v in self.uplift.items()},
+                propensity=self.propensities[j],
+            )
+            for j, cid in enumerate(self.campaign_ids)
+        ]
 
 
 class Experiments:
@@ -114,7 +133,7 @@ class Scorer:
                 model = self._models.for_unit(item.unit_id)
             by_model.setdefault(model.version, (model, []))[1].append(i)
         results: list[ScoreResult | None] = [None] * len(items)
-        records: list[DecisionRecord] = []
+        records: list[Callable[[], DecisionRecord]] = []
         for model, indices in by_model.values():
             group = [(items[i], assigned[i]) for i in indices]
             for i, (result, record) in zip(indices, self._score_group(group, model), strict=True):
@@ -132,7 +151,7 @@ class Scorer:
 
     def _score_group(
         self, group: list[tuple[ScoreItem, tuple[str, Policy]]], model: LoadedModel
-    ) -> list[tuple[ScoreResult, DecisionRecord]]:
+    ) -> list[tuple[ScoreResult, Callable[[], DecisionRecord]]]:
         began = time.perf_counter()
         feeds = build_feeds([item for item, _ in group], model)
         predictions = model.predict(feeds)
@@ -159,7 +178,7 @@ class Scorer:
         model: LoadedModel,
         items: list[ScoreItem],
         feeds: dict[str, np.ndarray],
-        out: list[tuple[ScoreResult, DecisionRecord]],
+        out: list[tuple[ScoreResult, Callable[[], DecisionRecord]]],
     ) -> None:
         """Hands production's batch to the shadow version, if one is set (never waits)."""
         shadow = self._models.shadow
@@ -186,60 +205,60 @@ class Scorer:
         model: LoadedModel,
         rows: dict[str, tuple[np.ndarray, np.ndarray]],
         objective: str,
-    ) -> tuple[ScoreResult, DecisionRecord]:
+    ) -> tuple[ScoreResult, Callable[[], DecisionRecord]]:
         ids = [c.campaign_id for c in item.candidates]
         probs = policy.probabilities(rows[objective][1].astype(np.float64), ids)
         decision = uuid.uuid4()
         chosen = sample(probs, np.random.default_rng(decision.int))
         no_campaign = chosen == len(ids)
-        candidates = [
-            CandidateResult(
-                campaign_id=cid,
-                probability={t: float(p[j]) for t, (p, _) in rows.items()},
-                uplift={t: float(u[j]) for t, (_, u) in rows.items()},
-                propensity=float(probs[j]),
-            )
-            for j, cid in enumerate(ids)
-        ]
-        now = datetime.now(UTC)
+        propensities = probs.tolist()
         result = ScoreResult(
-            candidates=candidates,
+            campaign_ids=ids,
+            probability={t: p.tolist() for t, (p, _) in rows.items()},
+            uplift={t: u.tolist() for t, (_, u) in rows.items()},
+            propensities=propensities[:-1],
             decision_id=decision.hex,
             campaign_id=None if no_campaign else ids[chosen],
-            propensity=float(probs[chosen]),
-            no_campaign_propensity=float(probs[-1]),
+            propensity=propensities[chosen],
+            no_campaign_propensity=propensities[-1],
             experiment=item.experiment,
             variant=variant,
             policy=policy.name,
             model_version=model.version,
-            decided_at=now,
+            decided_at=datetime.now(UTC),
         )
-        chosen_features = (
-            dict(model.control)
-            if no_campaign
-            else {k: item.candidates[chosen].features.get(k) for k in model.campaign_features}
-        )
-        record = DecisionRecord(
-            decision_id=result.decision_id,
-            unit_id=item.unit_id,
-            experiment=item.experiment,
-            variant=variant,
-            policy=policy.name,
-            model_version=model.version,
-            campaign_id=result.campaign_id,
-            propensity=result.propensity,
-            user_features=dict(item.user_features),
-            candidates=[
-                {
-                    "campaign_id": c.campaign_id,
-                    "features": dict(item.candidates[j].features),
-                    "probability": c.probability,
-                    "uplift": c.uplift,
-                    "propensity": c.propensity,
-                }
-                for j, c in enumerate(candidates)
-            ],
-            chosen_features=chosen_features,
-            created_at=now,
-        )
-        return result, record
+        # The record (a dict per candidate, JSON later) is built by the decision log's writer.
+        return result, functools.partial(decision_record, item, result, model)
+
+
+def decision_record(item: ScoreItem, result: ScoreResult, model: LoadedModel) -> DecisionRecord:
+    """What the store keeps of a decision: everything needed to replay or re-weight it."""
+    if result.campaign_id is None:
+        chosen_features = dict(model.control)
+    else:
+        chosen = item.candidates[result.campaign_ids.index(result.campaign_id)]
+        chosen_features = {k: chosen.features.get(k) for k in model.campaign_features}
+    probability, uplift = result.probability, result.uplift
+    return DecisionRecord(
+        decision_id=result.decision_id,
+        unit_id=item.unit_id,
+        experiment=item.experiment,
+        variant=result.variant,
+        policy=result.policy,
+        model_version=result.model_version,
+        campaign_id=result.campaign_id,
+        propensity=result.propensity,
+        user_features=dict(item.user_features),
+        candidates=[
+            {
+                "campaign_id": cid,
+                "features": dict(item.candidates[j].features),
+                "probability": {t: v[j] for t, v in probability.items()},
+                "uplift": {t: v[j] for t, v in uplift.items()},
+                "propensity": result.propensities[j],
+            }
+            for j, cid in enumerate(result.campaign_ids)
+        ],
+        chosen_features=chosen_features,
+        created_at=result.decided_at,
+    )
