@@ -33,7 +33,8 @@ class _Skip(Exception):
 def run_bench(
     config: BenchConfig, out: Path | None = None, console: Console | None = None
 ) -> dict[str, Any]:
-    console = console or Console()
+    if console is None:
+        console = Console() if Console().is_terminal else Console(width=180)
     unknown = [s for s in config.sections if s not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown sections {unknown}; sections: {list(SECTIONS)}")

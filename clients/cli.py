@@ -106,7 +106,7 @@ def bench(
     from bench.context import BenchConfig
     from bench.run import run_bench
 
-    run_bench(BenchConfig(quick=quick, sections=tuple(section or ()), peer=peer), out, console)
+    run_bench(BenchConfig(quick=quick, sections=tuple(section or ()), peer=peer), out)
 
 
 @app.command()
