@@ -318,6 +318,7 @@ def test_shadow_scores_off_the_hot_path_and_reports_agreement(
             lambda: running.models.shadow is not None and running.models.shadow.version == str(twin)
         )
         scoring.score_batch([user_request(world, int(u)) for u in users[:50]])
+        assert running.decisions.flush()  # the report joins shadow rows to decisions
         _wait(lambda: running.shadow.scored >= 170)
         same = client.shadow_report(twin)
         assert same["greedy_agreement"] == 1.0 and same["mean_abs_probability_diff"] == 0.0
