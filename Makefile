@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test proto lint clean bench-policy bench-models
+.PHONY: demo test proto lint clean bench bench-peer-venv bench-policy bench-models
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,4 +45,18 @@ bench-models: $(BENCH_STAMP)
 	$(PY) -m bench.models
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEER_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+
+## bench: measure against the gRPC floor, in-process onnxruntime and (if installed) MLServer
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
+## bench-peer-venv: Seldon MLServer (sklearn runtime) in its own venv; it cannot share our pins
+PEER_VENV := .venv-peer
+bench-peer-venv: $(PEER_VENV)/.installed
+$(PEER_VENV)/.installed:
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet \
+	  mlserver==1.7.1 mlserver-sklearn==1.7.1 scikit-learn==1.9.1 pandas==3.1.1 numpy==2.4.6 \
+	  uvloop==0.21.0  # 0.22+ breaks MLServer 1.7.1's workers (SeldonIO/MLServer#2286)
+	touch $(PEER_VENV)/.installed

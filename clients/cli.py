@@ -73,12 +73,40 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store.")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    processes: Annotated[
+        int,
+        typer.Option(
+            help="Server processes sharing the port (SO_REUSEPORT) under one supervisor; each "
+            "has its own GIL. Worker i serves metrics on metrics_port + i."
+        ),
+    ] = 1,
 ) -> None:
     """Run the gRPC server until SIGTERM/SIGINT."""
     from server.app import serve as run
+    from server.supervisor import supervise
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run(_settings(port=port, host=host, database_url=database_url))
+    settings = _settings(port=port, host=host, database_url=database_url)
+    if processes == 1:
+        run(settings)
+        return
+    code = supervise(settings, processes, log_level)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="A short smoke run.")] = False,
+    out: Annotated[Path | None, typer.Option(help="JSON file to write.")] = None,
+    section: Annotated[list[str] | None, typer.Option(help="Run only these sections.")] = None,
+    peer: Annotated[bool, typer.Option(help="Measure the MLServer peer if installed.")] = True,
+) -> None:
+    """Measure the server against the gRPC floor, in-process onnxruntime and MLServer."""
+    from bench.context import BenchConfig
+    from bench.run import run_bench
+
+    run_bench(BenchConfig(quick=quick, sections=tuple(section or ()), peer=peer), out)
 
 
 @app.command()

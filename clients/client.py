@@ -35,6 +35,10 @@ class ScoredCandidate:
     probability: dict[str, float]
     uplift: dict[str, float]
     propensity: float
+    control_probability: dict[str, float] = field(default_factory=dict)
+    # Revenue outputs (e.g. spend): expected value with this campaign, and its uplift.
+    expected: dict[str, float] = field(default_factory=dict)
+    expected_uplift: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,8 @@ def _value(v: float | int | str) -> common_pb2.FeatureValue:
     return common_pb2.FeatureValue(number=float(v))
 
 
-def _request(r: UserRequest) -> scoring_pb2.ScoreRequest:
+def score_request(r: UserRequest) -> scoring_pb2.ScoreRequest:
+    """The ScoreRequest message of a user request (the load generator sends it serialized)."""
     return scoring_pb2.ScoreRequest(
         unit_id=r.unit_id,
         user_features={k: _value(v) for k, v in r.user_features.items()},
@@ -115,7 +120,15 @@ def _result(msg: scoring_pb2.ScoreResponse) -> ScoreResult:
     d = msg.decision
     return ScoreResult(
         candidates=[
-            ScoredCandidate(c.campaign_id, dict(c.probability), dict(c.uplift), c.propensity)
+            ScoredCandidate(
+                c.campaign_id,
+                dict(c.probability),
+                dict(c.uplift),
+                c.propensity,
+                dict(c.control_probability),
+                dict(c.expected),
+                dict(c.expected_uplift),
+            )
             for c in msg.scores
         ],
         decision=Decision(
@@ -210,11 +223,13 @@ class CampaignLiftClient:
 
     def score(self, request: UserRequest) -> ScoreResult:
         return _result(
-            self._scoring.Score(_request(request), timeout=self.timeout_s, metadata=self._metadata)
+            self._scoring.Score(
+                score_request(request), timeout=self.timeout_s, metadata=self._metadata
+            )
         )
 
     def score_batch(self, requests: Iterable[UserRequest]) -> list[ScoreResult]:
-        msg = scoring_pb2.ScoreBatchRequest(requests=[_request(r) for r in requests])
+        msg = scoring_pb2.ScoreBatchRequest(requests=[score_request(r) for r in requests])
         reply = self._scoring.ScoreBatch(msg, timeout=self.timeout_s, metadata=self._metadata)
         return [_result(r) for r in reply.responses]
 
@@ -302,13 +317,15 @@ def _outcomes_request(events: Iterable[OutcomeEvent]) -> feedback_pb2.LogOutcome
     return feedback_pb2.LogOutcomesRequest(outcomes=outcomes)
 
 
-def wait_serving(target: str, *, timeout_s: float = 60.0) -> None:
-    """Blocks until the server's health service reports the scoring service SERVING."""
+def wait_serving(target: str, *, timeout_s: float = 60.0, service: str | None = None) -> None:
+    """Blocks until the server's health service reports `service` (by default the scoring
+    service) SERVING."""
     import time
 
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    service = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
+    if service is None:
+        service = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
     deadline = time.monotonic() + timeout_s
     while True:
         # A fresh channel per attempt: a refused connection puts a channel into reconnect

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     decision_flush_interval_s: float = Field(
         default=0.05, gt=0, description="Longest time a decision waits before its batch is written."
     )
+    decision_log: bool = Field(
+        default=True,
+        description="Benchmark switch: false turns the decision log off (Score still decides, "
+        "but nothing is recorded, so reports and retrains never see those decisions). Only for "
+        "measuring what logging costs; never turn it off in production.",
+    )
     decision_queue_size: int = Field(
         default=100_000, ge=1, description="Decisions buffered before Score answers UNAVAILABLE."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,10 +36,14 @@ class DecisionRecord:
     propensity_method: str = "exact"
 
 
+FIELDS = tuple(f.name for f in fields(DecisionRecord))
+
+
 def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:
     """Inserts decisions in one transaction; a decision id already stored is skipped, so a
     batch retried after an ambiguous failure is written once. Returns how many were new."""
-    rows = [asdict(r) for r in records]
+    # Shallow: asdict would deep-copy every candidate's features only for the JSON encoder.
+    rows = [{name: getattr(r, name) for name in FIELDS} for r in records]
     stmt = insert_ignoring_duplicates(store.dialect, DecisionRow, "decision_id")
     written = 0
     # Decisions older than the report summary's margin would escape its incremental refresh.

@@ -49,6 +49,9 @@ def _predicted(candidates: list[dict[str, Any]], campaign_id: str | None, target
         if probability is None:
             return math.nan
         if campaign_id is None:  # control probability: the same for every candidate
+            control = c.get("control", {}).get(target)
+            if control is not None:
+                return float(control)
             return float(probability) - float(c.get("uplift", {}).get(target, 0.0))
         if c.get("campaign_id") == campaign_id:
             return float(probability)

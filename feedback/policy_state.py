@@ -91,20 +91,28 @@ class _Schemas:
 
 
 def _chosen_values(row: DecisionRow, objective: str, mode: str) -> tuple[float, float | None]:
-    """The model's (objective value, absolute rate) of the chosen arm when it was decided."""
-    for c in row.candidates:
-        if row.campaign_id is not None and c.get("campaign_id") == row.campaign_id:
-            p = c.get("probability", {}).get(objective)
-            u = c.get("uplift", {}).get(objective)
-            absolute = None if p is None else float(p)
-            value = (u if mode == "uplift" else p) or 0.0
-            return float(value), absolute
-    if row.campaign_id is None and row.candidates:
-        c = row.candidates[0]
-        p, u = c.get("probability", {}).get(objective), c.get("uplift", {}).get(objective)
+    """The model's (objective value, absolute value) of the chosen arm when it was decided:
+    a target's probability and uplift, or a revenue output's expected value and uplift."""
+    if not row.candidates:
+        return 0.0, None
+    revenue = objective in row.candidates[0].get("expected", {})
+    value_key, uplift_key = (
+        ("expected", "expected_uplift") if revenue else ("probability", "uplift")
+    )
+    if row.campaign_id is not None:
+        for c in row.candidates:
+            if c.get("campaign_id") == row.campaign_id:
+                p = c.get(value_key, {}).get(objective)
+                u = c.get(uplift_key, {}).get(objective)
+                absolute = None if p is None else float(p)
+                return float((u if mode == "uplift" else p) or 0.0), absolute
+        return 0.0, None
+    c = row.candidates[0]
+    control = c.get("control", {}).get(objective) if not revenue else None
+    if control is None:  # older records: the S-learner's control is value - uplift
+        p, u = c.get(value_key, {}).get(objective), c.get(uplift_key, {}).get(objective)
         control = None if p is None or u is None else float(p) - float(u)
-        return (0.0 if mode == "uplift" else (control or 0.0)), control
-    return 0.0, None
+    return (0.0 if mode == "uplift" else float(control or 0.0)), control
 
 
 def settle(

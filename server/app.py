@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -272,7 +273,11 @@ def serve(settings: Settings) -> None:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    print(f"campaign-lift serving on {settings.host}:{running.port}", flush=True)
+    metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
+    print(
+        f"campaign-lift serving on {settings.host}:{running.port} (pid {os.getpid()}{metrics})",
+        flush=True,
+    )
     while not done.wait(0.25):  # a bounded wait lets the signal handler run promptly
         pass
     log.info("shutting down")

@@ -23,8 +23,9 @@ OUTCOME_TYPES = {
 def _features(values: Mapping[str, common_pb2.FeatureValue]) -> FeatureMap:
     out: dict[str, float | str | None] = {}
     for name, v in values.items():
-        kind = v.WhichOneof("kind")
-        out[name] = v.number if kind == "number" else v.text if kind == "text" else None
+        # ListFields holds the one set member of the oneof (number or text); unset: None.
+        set_fields = v.ListFields()
+        out[name] = set_fields[0][1] if set_fields else None
     return out
 
 
@@ -42,16 +43,7 @@ def score_item(msg: scoring_pb2.ScoreRequest, where: str = "") -> ScoreItem:
 def score_response(result: ScoreResult) -> scoring_pb2.ScoreResponse:
     decided_at = Timestamp()
     decided_at.FromDatetime(result.decided_at)
-    return scoring_pb2.ScoreResponse(
-        scores=[
-            scoring_pb2.CandidateScore(
-                campaign_id=c.campaign_id,
-                probability=c.probability,
-                uplift=c.uplift,
-                propensity=c.propensity,
-            )
-            for c in result.candidates
-        ],
+    response = scoring_pb2.ScoreResponse(
         decision=scoring_pb2.Decision(
             decision_id=result.decision_id,
             campaign_id=result.campaign_id or "",
@@ -66,6 +58,28 @@ def score_response(result: ScoreResult) -> scoring_pb2.ScoreResponse:
             decided_at=decided_at,
         ),
     )
+    # add() and item assignment: about 4x faster than a CandidateScore built from dicts.
+    add = response.scores.add
+    probability = list(result.probability.items())
+    uplift = list(result.uplift.items())
+    control = list(result.control.items())
+    expected = list(result.expected.items())
+    expected_uplift = list(result.expected_uplift.items())
+    for j, (cid, propensity) in enumerate(
+        zip(result.campaign_ids, result.propensities, strict=True)
+    ):
+        score = add(campaign_id=cid, propensity=propensity)
+        for target, values in probability:
+            score.probability[target] = values[j]
+        for target, values in uplift:
+            score.uplift[target] = values[j]
+        for target, value in control:
+            score.control_probability[target] = value
+        for name, values in expected:
+            score.expected[name] = values[j]
+        for name, values in expected_uplift:
+            score.expected_uplift[name] = values[j]
+    return response
 
 
 def outcome(msg: feedback_pb2.Outcome) -> Outcome:

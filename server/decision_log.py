@@ -2,8 +2,12 @@
 
 Score returns before its decision is committed; a background writer commits batches every
 `flush_interval_s` or when `batch_size` are waiting, and retries while the store is down.
-On graceful shutdown the queue is drained. On a crash (SIGKILL) at most the decisions of the
-last flush interval are lost; outcomes for them are still stored and simply join no decision.
+Score may submit a decision as a callable that builds its record: the writer builds it, so the
+per-candidate dictionaries and their JSON are made off the request's path.
+On graceful shutdown the queue is drained. On a crash (SIGKILL) the decisions still queued are
+lost (at most `max_queue`; normally those of the last flush interval, as the writer keeps up);
+outcomes for them are still stored and simply join no decision, so reports count those
+decisions' outcomes nowhere rather than wrongly.
 When the queue is full, Score answers UNAVAILABLE instead of growing memory without bound.
 """
 
@@ -13,13 +17,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from common.errors import CampaignLiftError, Unavailable
 from feedback.decisions import DecisionRecord, write_decisions
 from feedback.store import Store
 
 log = logging.getLogger(__name__)
+
+Pending = DecisionRecord | Callable[[], DecisionRecord]
 
 
 class DecisionLog:
@@ -35,7 +41,7 @@ class DecisionLog:
         self._flush_interval_s = flush_interval_s
         self._max_queue = max_queue
         self._batch_size = batch_size
-        self._queue: deque[DecisionRecord] = deque()
+        self._queue: deque[Pending] = deque()
         self._cond = threading.Condition()
         self._closing = False
         self._in_flight = 0
@@ -45,7 +51,7 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, records: Sequence[DecisionRecord]) -> None:
+    def submit(self, records: Sequence[Pending]) -> None:
         with self._cond:
             if self._closing:
                 raise Unavailable("server is shutting down")
@@ -82,7 +88,7 @@ class DecisionLog:
         if self.pending:
             log.error("decision log closed with %d decisions not written", self.pending)
 
-    def _take(self) -> list[DecisionRecord]:
+    def _take(self) -> list[Pending]:
         with self._cond:
             if not self._queue and not self._closing:
                 self._cond.wait(self._flush_interval_s)
@@ -93,14 +99,20 @@ class DecisionLog:
 
     def _run(self) -> None:
         while True:
-            batch = self._take()
-            if not batch:
+            pending = self._take()
+            if not pending:
                 if self._closing:
                     return
                 continue
             backoff = 0.05
             written = 0
-            while True:
+            try:
+                batch = [r if isinstance(r, DecisionRecord) else r() for r in pending]
+            except Exception:  # a bug in building records: logged loudly, never retried
+                log.exception("dropping a decision batch of %d", len(pending))
+                self.dropped += len(pending)
+                batch = []
+            while batch:
                 try:
                     write_decisions(self._store, batch)
                     written = len(batch)

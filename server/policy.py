@@ -468,5 +468,13 @@ def build_policy(config: Mapping[str, Any]) -> Policy:
 
 
 def sample(probs: np.ndarray, rng: np.random.Generator) -> int:
-    """Index of the chosen action; len(probs) - 1 means "no campaign"."""
-    return int(rng.choice(len(probs), p=probs))
+    """Index of the chosen action; len(probs) - 1 means "no campaign".
+
+    Inverse-CDF sampling (one uniform draw, a binary search): what Generator.choice does with
+    `p`, without its validation of `p` on every request. A zero-probability action is never
+    chosen: its cumulative sum equals the previous one's, and the search takes the first
+    index whose cumulative sum exceeds the draw.
+    """
+    cumulative = np.cumsum(probs)
+    i = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    return min(i, len(probs) - 1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from feedback.store import Store
 from server.decision_log import DecisionLog
 from server.features import ScoreItem, build_feeds, validate_item
 from server.metrics import ServerMetrics
-from server.model import LoadedModel
+from server.model import LoadedModel, Prediction
 from server.policy import Context, Policy, build_policy, sample
 from server.registry_client import ModelManager
 from server.shadow import ShadowJob, ShadowScorer
@@ -40,7 +41,13 @@ class CandidateResult:
 
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
-    candidates: list[CandidateResult]
+    """One decision and the scores behind it, held as columns (one entry per candidate, in
+    request order): building a dict per candidate costs more than the model on small models."""
+
+    campaign_ids: list[str]
+    probability: dict[str, list[float]]  # per target: with the campaign
+    uplift: dict[str, list[float]]  # per target: versus no campaign (the model's own estimate)
+    propensities: list[float]  # the policy's probability of choosing each candidate
     decision_id: str
     campaign_id: str | None  # None: no campaign
     propensity: float
@@ -51,6 +58,23 @@ class ScoreResult:
     model_version: str
     decided_at: datetime
     propensity_method: str = "exact"
+    # Per target: the probability without any campaign (the same for every candidate).
+    control: dict[str, float] = field(default_factory=dict)
+    # Per revenue output (e.g. spend): expected value with each candidate, and its uplift.
+    expected: dict[str, list[float]] = field(default_factory=dict)
+    expected_uplift: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> list[CandidateResult]:
+        return [
+            CandidateResult(
+                campaign_id=cid,
+                probability={t: v[j] for t, v in self.probability.items()},
+                uplift={t: v[j] for t, v in self.uplift.items()},
+                propensity=self.propensities[j],
+            )
+            for j, cid in enumerate(self.campaign_ids)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +179,14 @@ class Scorer:
                 model = self._models.for_unit(item.unit_id)
             by_model.setdefault(model.version, (model, []))[1].append(i)
         results: list[ScoreResult | None] = [None] * len(items)
-        records: list[DecisionRecord] = []
+        records: list[Callable[[], DecisionRecord]] = []
         for model, indices in by_model.values():
             group = [(items[i], assigned[i]) for i in indices]
             for i, (result, record) in zip(indices, self._score_group(group, model), strict=True):
                 results[i] = result
                 records.append(record)
-        self._decisions.submit(records)
+        if self._settings.decision_log:
+            self._decisions.submit(records)
         return [r for r in results if r is not None]
 
     def _assign(self, item: ScoreItem) -> Assignment:
@@ -172,27 +197,30 @@ class Scorer:
 
     def _score_group(
         self, group: list[tuple[ScoreItem, Assignment]], model: LoadedModel
-    ) -> list[tuple[ScoreResult, DecisionRecord]]:
+    ) -> list[tuple[ScoreResult, Callable[[], DecisionRecord]]]:
         began = time.perf_counter()
         feeds = build_feeds([item for item, _ in group], model)
-        predictions = model.predict(feeds)
+        predictions = model.predict_all(feeds)
         if self._metrics is not None:
             self._metrics.model_seconds.labels(model.version).observe(time.perf_counter() - began)
             self._metrics.pairs.labels(model.version).inc(len(next(iter(feeds.values()))))
         default_objective = self._settings.objective
-        if default_objective not in model.targets:
+        if default_objective not in model.objectives:
             default_objective = model.targets[0]
         out = []
         start = 0
         for item, assignment in group:
             stop = start + len(item.candidates)
-            rows = {t: (p[start:stop], u[start:stop]) for t, (p, u) in predictions.items()}
+            rows = {
+                name: Prediction(p.value[start:stop], p.control[start:stop], p.uplift[start:stop])
+                for name, p in predictions.items()
+            }
             objective = assignment.policy.objective or default_objective
             if objective not in rows:
                 raise FailedPrecondition(
                     f"experiment {item.experiment!r} variant {assignment.variant!r}: objective "
-                    f"{objective!r} is not a target of model version {model.version} "
-                    f"(targets {list(model.targets)})"
+                    f"{objective!r} is not an output of model version {model.version} "
+                    f"(targets {list(model.targets)}, revenue {list(model.revenue)})"
                 )
             out.append(self._decide(item, assignment, model, rows, objective))
             if self._metrics is not None:
@@ -206,7 +234,7 @@ class Scorer:
         model: LoadedModel,
         items: list[ScoreItem],
         feeds: dict[str, np.ndarray],
-        out: list[tuple[ScoreResult, DecisionRecord]],
+        out: list[tuple[ScoreResult, Callable[[], DecisionRecord]]],
     ) -> None:
         """Hands production's batch to the shadow version, if one is set (never waits)."""
         shadow = self._models.shadow
@@ -230,13 +258,14 @@ class Scorer:
         item: ScoreItem,
         assignment: Assignment,
         model: LoadedModel,
-        rows: dict[str, tuple[np.ndarray, np.ndarray]],
+        rows: dict[str, Prediction],
         objective: str,
-    ) -> tuple[ScoreResult, DecisionRecord]:
+    ) -> tuple[ScoreResult, Callable[[], DecisionRecord]]:
         policy = assignment.policy
         ids = [c.campaign_id for c in item.candidates]
-        treated, uplift = (a.astype(np.float64) for a in rows[objective])
-        control = float(treated[0] - uplift[0]) if len(ids) else 0.0
+        chosen_objective = rows[objective]
+        value = chosen_objective.value.astype(np.float64)
+        control = float(chosen_objective.control[0]) if len(ids) else 0.0
         state = (
             self._states.get(assignment.state_key, policy)
             if assignment.state_key is not None
@@ -246,65 +275,82 @@ class Scorer:
         rng = np.random.default_rng(decision.int)
         absolute = policy.mode == "absolute"
         probs = policy.probabilities(
-            treated if absolute else uplift,
+            value if absolute else chosen_objective.uplift.astype(np.float64),
             ids,
             baseline=control if absolute else 0.0,
-            context=Context(absolute=np.append(treated, control), user_features=item.user_features),
+            context=Context(absolute=np.append(value, control), user_features=item.user_features),
             state=state,
             rng=rng,
         )
         chosen = sample(probs, rng)
         no_campaign = chosen == len(ids)
-        candidates = [
-            CandidateResult(
-                campaign_id=cid,
-                probability={t: float(p[j]) for t, (p, _) in rows.items()},
-                uplift={t: float(u[j]) for t, (_, u) in rows.items()},
-                propensity=float(probs[j]),
-            )
-            for j, cid in enumerate(ids)
-        ]
-        now = datetime.now(UTC)
+        propensities = probs.tolist()
+        targets = [t for t in model.targets if t in rows]
         result = ScoreResult(
-            candidates=candidates,
+            campaign_ids=ids,
+            probability={t: rows[t].value.tolist() for t in targets},
+            uplift={t: rows[t].uplift.tolist() for t in targets},
+            propensities=propensities[:-1],
             decision_id=decision.hex,
             campaign_id=None if no_campaign else ids[chosen],
-            propensity=float(probs[chosen]),
-            no_campaign_propensity=float(probs[-1]),
+            propensity=propensities[chosen],
+            no_campaign_propensity=propensities[-1],
             experiment=assignment.experiment,
             variant=assignment.variant,
             policy=policy.name,
             model_version=model.version,
-            decided_at=now,
+            decided_at=datetime.now(UTC),
             propensity_method=policy.propensity_method,
+            control={t: float(rows[t].control[0]) for t in targets if len(ids)},
+            expected={r: rows[r].value.tolist() for r in model.revenue},
+            expected_uplift={r: rows[r].uplift.tolist() for r in model.revenue},
         )
-        chosen_features = (
-            dict(model.control)
-            if no_campaign
-            else {k: item.candidates[chosen].features.get(k) for k in model.campaign_features}
-        )
-        record = DecisionRecord(
-            decision_id=result.decision_id,
-            unit_id=stored_unit_id(item.unit_id, self._unit_key),
-            experiment=assignment.experiment,
-            variant=assignment.variant,
-            policy=policy.name,
-            model_version=model.version,
-            campaign_id=result.campaign_id,
-            propensity=result.propensity,
-            propensity_method=policy.propensity_method,
-            user_features=dict(item.user_features),
-            candidates=[
-                {
-                    "campaign_id": c.campaign_id,
-                    "features": dict(item.candidates[j].features),
-                    "probability": c.probability,
-                    "uplift": c.uplift,
-                    "propensity": c.propensity,
-                }
-                for j, c in enumerate(candidates)
-            ],
-            chosen_features=chosen_features,
-            created_at=now,
-        )
-        return result, record
+        # The record (a dict per candidate, JSON later) is built by the decision log's writer.
+        unit_id = stored_unit_id(item.unit_id, self._unit_key)
+        return result, functools.partial(decision_record, item, result, model, unit_id)
+
+
+def decision_record(
+    item: ScoreItem, result: ScoreResult, model: LoadedModel, unit_id: str
+) -> DecisionRecord:
+    """What the store keeps of a decision: everything needed to replay or re-weight it."""
+    if result.campaign_id is None:
+        chosen_features = dict(model.control)
+    else:
+        chosen = item.candidates[result.campaign_ids.index(result.campaign_id)]
+        chosen_features = {k: chosen.features.get(k) for k in model.campaign_features}
+    probability, uplift = result.probability, result.uplift
+    expected, expected_uplift = result.expected, result.expected_uplift
+    return DecisionRecord(
+        decision_id=result.decision_id,
+        unit_id=unit_id,
+        experiment=result.experiment,
+        variant=result.variant,
+        policy=result.policy,
+        model_version=result.model_version,
+        campaign_id=result.campaign_id,
+        propensity=result.propensity,
+        propensity_method=result.propensity_method,
+        user_features=dict(item.user_features),
+        candidates=[
+            {
+                "campaign_id": cid,
+                "features": dict(item.candidates[j].features),
+                "probability": {t: v[j] for t, v in probability.items()},
+                "uplift": {t: v[j] for t, v in uplift.items()},
+                "control": result.control,
+                "propensity": result.propensities[j],
+                **(
+                    {
+                        "expected": {r: v[j] for r, v in expected.items()},
+                        "expected_uplift": {r: v[j] for r, v in expected_uplift.items()},
+                    }
+                    if expected
+                    else {}
+                ),
+            }
+            for j, cid in enumerate(result.campaign_ids)
+        ],
+        chosen_features=chosen_features,
+        created_at=result.decided_at,
+    )

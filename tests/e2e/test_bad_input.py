@@ -10,7 +10,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from clients.client import CampaignLiftClient, _request
+from clients.client import CampaignLiftClient, score_request
 from feedback.store import open_store
 from protos.campaignlift.v1 import (
     feedback_pb2,
@@ -47,7 +47,7 @@ def stubs(running: RunningServer):  # type: ignore[no-untyped-def]
 
 
 def valid_request(world) -> scoring_pb2.ScoreRequest:  # type: ignore[no-untyped-def]
-    return _request(user_request(world, 1))
+    return score_request(user_request(world, 1))
 
 
 def _missing_age(r):  # type: ignore[no-untyped-def]

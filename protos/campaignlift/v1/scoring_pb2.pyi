@@ -47,7 +47,7 @@ class ScoreRequest(_message.Message):
     def __init__(self, unit_id: _Optional[str] = ..., user_features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., experiment: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class CandidateScore(_message.Message):
-    __slots__ = ("campaign_id", "probability", "uplift", "propensity")
+    __slots__ = ("campaign_id", "probability", "uplift", "propensity", "control_probability", "expected", "expected_uplift")
     class ProbabilityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,15 +62,42 @@ class CandidateScore(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ControlProbabilityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ExpectedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ExpectedUpliftEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     UPLIFT_FIELD_NUMBER: _ClassVar[int]
     PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_UPLIFT_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     probability: _containers.ScalarMap[str, float]
     uplift: _containers.ScalarMap[str, float]
     propensity: float
-    def __init__(self, campaign_id: _Optional[str] = ..., probability: _Optional[_Mapping[str, float]] = ..., uplift: _Optional[_Mapping[str, float]] = ..., propensity: _Optional[float] = ...) -> None: ...
+    control_probability: _containers.ScalarMap[str, float]
+    expected: _containers.ScalarMap[str, float]
+    expected_uplift: _containers.ScalarMap[str, float]
+    def __init__(self, campaign_id: _Optional[str] = ..., probability: _Optional[_Mapping[str, float]] = ..., uplift: _Optional[_Mapping[str, float]] = ..., propensity: _Optional[float] = ..., control_probability: _Optional[_Mapping[str, float]] = ..., expected: _Optional[_Mapping[str, float]] = ..., expected_uplift: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("decision_id", "campaign_id", "no_campaign", "propensity", "experiment", "variant", "policy", "model_version", "decided_at", "no_campaign_propensity", "propensity_method")

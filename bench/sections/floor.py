@@ -1,0 +1,44 @@
+"""Floor: the cheapest unary call a Python gRPC server can answer (health Check), on a bare
+server, and the same call on ours (which adds our interceptors)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from grpc_health.v1 import health_pb2
+
+from bench.context import HEALTH_CHECK, BenchContext, Row, free_port, load_row
+from clients.client import wait_serving
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    request = [health_pb2.HealthCheckRequest(service="").SerializeToString()]
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.floor_server", str(port)])
+    try:
+        target = f"127.0.0.1:{port}"
+        wait_serving(target, service="", timeout_s=60)
+        lat = ctx.latency(target, HEALTH_CHECK, request)
+        thr = ctx.throughput(target, HEALTH_CHECK, request)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    ctx.record(
+        "floor",
+        p50_ms=lat.percentile_ms(50),
+        p99_ms=lat.percentile_ms(99),
+        calls_per_s=thr.calls_per_s,
+    )
+    ours = ctx.latency(ctx.shared_server.target, HEALTH_CHECK, request)
+    return [
+        load_row("floor", "bare server: health Check, 1 client", lat),
+        load_row("floor", "bare server: health Check, under load", thr),
+        load_row(
+            "floor",
+            "our server: health Check, 1 client",
+            ours,
+            note="adds our metrics and token interceptors",
+        ),
+    ]

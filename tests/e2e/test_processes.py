@@ -1,0 +1,92 @@
+"""`campaign-lift serve --processes 2`: two real server processes share one port (SO_REUSEPORT)
+and both answer Score over real gRPC; SIGTERM to the supervisor stops both cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+
+from clients.client import score_request, wait_serving
+from feedback.store import Store
+from protos.campaignlift.v1 import scoring_pb2, scoring_pb2_grpc
+from tests.conftest import ROOT, promote_new
+from tests.e2e.helpers import user_request
+
+LINE = re.compile(r"serving on 127\.0\.0\.1:(\d+) \(pid (\d+), metrics on port (\d+)\)")
+
+
+def _scored_pairs(metrics_port: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.decode().splitlines()
+        if line.startswith("campaign_lift_scored_pairs_total{")
+    )
+
+
+def test_two_processes_serve_on_one_port(
+    sqlite_store: Store, tmp_path: Path, world, trained_logreg
+) -> None:
+    promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    env = {
+        **os.environ,
+        "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
+        "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "CAMPAIGN_LIFT_PORT": "0",  # the supervisor picks one free port for both
+        "CAMPAIGN_LIFT_METRICS_PORT": "0",
+        "CAMPAIGN_LIFT_GRPC_WORKERS": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clients.cli", "serve", "--processes", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        while len([m for m in map(LINE.search, lines) if m]) < 2:
+            assert proc.poll() is None, f"supervisor exited: {lines}"
+            assert time.monotonic() < deadline, f"two workers did not start: {lines}"
+            time.sleep(0.1)
+        workers = [m for m in map(LINE.search, lines) if m]
+        ports = {m.group(1) for m in workers}
+        assert len(ports) == 1, f"workers listen on different ports: {lines}"
+        assert len({m.group(2) for m in workers}) == 2
+        target = f"127.0.0.1:{ports.pop()}"
+        wait_serving(target, timeout_s=60)
+        request = score_request(user_request(world, 3))
+        calls = 0
+        # The kernel spreads connections, not calls: a fresh connection per call until each
+        # worker has answered some (a 2^-40 chance of one worker getting all of 40 by luck).
+        for k in range(40):
+            with grpc.insecure_channel(target, options=[("test.channel", k)]) as channel:
+                reply = scoring_pb2_grpc.ScoringServiceStub(channel).Score(request, timeout=10)
+                assert isinstance(reply, scoring_pb2.ScoreResponse)
+                assert len(reply.scores) == len(world.campaigns)
+                calls += 1
+        per_worker = [_scored_pairs(int(m.group(3))) for m in workers]
+        assert all(p > 0 for p in per_worker), per_worker
+        assert sum(per_worker) == calls * len(world.campaigns)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        reader.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0
+    for m in workers:  # the supervisor stopped and reaped both
+        assert not Path(f"/proc/{m.group(2)}").exists()
