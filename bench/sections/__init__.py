@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.context import BenchContext, Row
-from bench.sections import decision_log, floor, limit, memory, ours, peer, scaling
+from bench.sections import decision_log, floor, limit, memory, ours, peer, policy, scaling, store
 
 Section = Callable[[BenchContext], list[Row]]
 
@@ -24,4 +24,6 @@ SECTIONS: dict[str, Section] = {
     "scaling": scaling.run,  # after "ours": fits its latencies
     "memory": memory.run,
     "decision_log": decision_log.run,
+    "store": store.run,  # ingest and report latency (issue: feedback store at scale)
+    "policy": policy.run,  # bandit policies and OPE on the simulated world
 }
