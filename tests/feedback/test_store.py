@@ -417,3 +417,21 @@ def test_unreachable_store_is_unavailable_without_leaking_its_address() -> None:
     assert err.value.message == "the store is unavailable (create schema); retry later"
     assert "127.0.0.1" not in err.value.message
     store.dispose()
+
+
+def test_json_columns_round_trip_numpy_scalars_and_nested_values(store: Store) -> None:
+    import numpy as np
+
+    from feedback.decisions import get_decision
+
+    record = decision("json-1", T0)
+    record = replace(
+        record,
+        user_features={"age": np.float64(31.5), "visits": np.int64(3), "region": "north"},
+        candidates=[{"campaign_id": "c-1", "probability": {"click": np.float32(0.25)}}],
+    )
+    write_decisions(store, [record])
+    stored = get_decision(store, "json-1")
+    assert stored is not None
+    assert stored.user_features == {"age": 31.5, "visits": 3, "region": "north"}
+    assert stored.candidates == [{"campaign_id": "c-1", "probability": {"click": 0.25}}]
