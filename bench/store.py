@@ -307,9 +307,15 @@ def _postgres_database(server_url: str, name: str) -> Iterator[str]:
         admin.dispose()
 
 
-def run(quick: bool = False, postgres_url: str = "", only: str = "") -> list[BenchRow]:
+def run(
+    quick: bool = False,
+    postgres_url: str = "",
+    only: str = "",
+    sizes: list[int] | None = None,
+) -> list[BenchRow]:
     events = 20_000 if quick else 200_000
-    sizes = [100_000] if quick else [1_000_000, 10_000_000]
+    if sizes is None:
+        sizes = [100_000] if quick else [1_000_000, 10_000_000]
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp_dir:
         tmp = Path(tmp_dir)
