@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         "returning units look new in reports.",
     )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
+    max_concurrent_rpcs: int = Field(
+        default=64,
+        ge=0,
+        description="Calls in flight (running or waiting for one of grpc_workers) before new "
+        "ones are refused with RESOURCE_EXHAUSTED instead of queueing without bound; 0: "
+        "unbounded. Streaming calls hold a slot while open.",
+    )
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
     max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")
     max_outcomes: int = Field(default=10000, ge=1, description="Outcomes per LogOutcomes call.")

@@ -35,6 +35,7 @@ from server.decision_log import DecisionLog
 from server.evaluation import PolicyEvaluator
 from server.evaluation_servicer import EvaluationServicer
 from server.experiments_servicer import ExperimentServicer
+from server.guard import RequestGuard
 from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
@@ -174,11 +175,14 @@ def start(settings: Settings) -> RunningServer:
     interceptors = [
         MetricsInterceptor(metrics),
         BearerTokenInterceptor(service_tokens(settings)),
+        RequestGuard(metrics.registry),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         options=options,
         interceptors=interceptors,
+        # Past this many calls in flight new ones get RESOURCE_EXHAUSTED at once, not a queue.
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
     )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(
         ScoringServicer(Scorer(models, store, decisions, settings, metrics, shadow)), server
