@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Gauge
 
 from common.errors import FailedPrecondition
 from common.settings import Settings
@@ -162,6 +163,11 @@ def start(settings: Settings) -> RunningServer:
         max_queue=settings.decision_queue_size,
     )
     metrics.decision_queue.set_function(lambda: decisions.pending)
+    Gauge(
+        "campaign_lift_decisions_refused",
+        "Decisions refused (Score answered UNAVAILABLE) because the decision log was full.",
+        registry=metrics.registry,
+    ).set_function(lambda: decisions.refused)
     shadow = ShadowScorer(store)
     metrics.shadow_scored.set_function(lambda: shadow.scored)
     metrics.shadow_dropped.set_function(lambda: shadow.dropped)
