@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     feedback_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token FeedbackService requires; empty: open."
     )
+    reader_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token ExperimentService reads (experiments, policy state, reports) "
+        "and EvaluationService require; the admin token is accepted too; empty: open.",
+    )
+    admin_previous_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Also accepted as the admin token while set: rotation without downtime.",
+    )
+    scoring_previous_token: SecretStr = Field(
+        default=SecretStr(""), description="Also accepted as the scoring token while set."
+    )
+    feedback_previous_token: SecretStr = Field(
+        default=SecretStr(""), description="Also accepted as the feedback token while set."
+    )
+    reader_previous_token: SecretStr = Field(
+        default=SecretStr(""), description="Also accepted as the reader token while set."
+    )
     unit_id_hash_key: SecretStr = Field(
         default=SecretStr(""),
         description="When set, unit ids are stored as HMAC-SHA256 with this key (assignment "

@@ -31,7 +31,7 @@ from protos.campaignlift.v1 import (
 from protos.inference import open_inference_pb2, open_inference_pb2_grpc
 from server.admin import ModelAdmin
 from server.admin_servicer import ModelAdminServicer
-from server.auth import BearerTokenInterceptor
+from server.auth import BearerTokenInterceptor, role_tokens
 from server.decision_log import DecisionLog
 from server.evaluation import PolicyEvaluator
 from server.evaluation_servicer import EvaluationServicer
@@ -92,23 +92,9 @@ class RunningServer:
         log.info("stopped: %d decisions written", self.decisions.written)
 
 
-def service_tokens(settings: Settings) -> dict[str, str]:
-    """Which services need which bearer token. Admin is always guarded (no token: disabled);
-    scoring, inference and feedback only when a token is configured for them."""
-    admin = settings.admin_token.get_secret_value()
-    # Changing an experiment changes who gets what: an admin call. Reading reports is open.
-    tokens = {
-        ADMIN: admin,
-        f"{EXPERIMENTS}/SaveExperiment": admin,
-        f"{EXPERIMENTS}/SetExperimentStatus": admin,
-    }
-    scoring = settings.scoring_token.get_secret_value()
-    if scoring:
-        tokens[SCORING] = tokens[INFERENCE] = scoring
-    feedback = settings.feedback_token.get_secret_value()
-    if feedback:
-        tokens[FEEDBACK] = feedback
-    return tokens
+def service_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Which services need which bearer tokens: the role model of server/auth.py."""
+    return role_tokens(settings)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

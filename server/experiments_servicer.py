@@ -297,4 +297,10 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
                 f"calibration_window_s must be in 0..{MAX_WINDOW_S:.0f}, got {window_s}"
             )
         window = timedelta(seconds=window_s) if window_s else None
-        return report_message(experiment_report(self._store, request.experiment, covariate, window))
+        try:
+            report = experiment_report(self._store, request.experiment, covariate, window)
+        except InvalidArgument as exc:
+            if covariate:  # the covariate's values are the only user data a report computes on
+                exc.message = f"covariate {covariate!r}: {exc.message}"
+            raise
+        return report_message(report)
