@@ -292,9 +292,11 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
     ) -> experiments_pb2.ExperimentReport:
         covariate = request.covariate if request.HasField("covariate") else None
         window_s = request.calibration_window_s
-        if not (math.isfinite(window_s) and 0 <= window_s <= MAX_WINDOW_S):
+        if not (math.isfinite(window_s) and window_s >= 0):
+            raise InvalidArgument(f"calibration_window_s must be >= 0, got {window_s}")
+        if window_s > MAX_WINDOW_S:
             raise InvalidArgument(
-                f"calibration_window_s must be in 0..{MAX_WINDOW_S:.0f}, got {window_s}"
+                f"calibration_window_s must be at most {MAX_WINDOW_S:.0f}, got {window_s}"
             )
         window = timedelta(seconds=window_s) if window_s else None
         try:
