@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class Minute:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     rss_mb: float = 0.0
+    queue: float = 0.0  # decisions waiting for the store (the server's gauge)
 
 
 def _free_port() -> int:
@@ -59,6 +61,17 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _decision_queue(metrics_url: str) -> float:
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=5) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith("campaign_lift_decision_queue "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
 def _request(world: World, i: int) -> UserRequest:
     u = i % len(world.users)
     return UserRequest(
@@ -68,7 +81,7 @@ def _request(world: World, i: int) -> UserRequest:
     )
 
 
-def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     world = World(n_users=2_000, seed=5)
     spec = FeatureSpec.load(ROOT / "specs" / "simulated.toml")
     url = f"sqlite:///{tmp / 'store.db'}"
@@ -77,13 +90,13 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     version = register(store, trained, tmp / "artifacts", source="soak")
     set_stage(store, PRODUCTION, version.version, actor="soak")
     store.dispose()
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "CAMPAIGN_LIFT_DATABASE_URL": url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp / "artifacts"),
         "CAMPAIGN_LIFT_PORT": str(port),
-        "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+        "CAMPAIGN_LIFT_METRICS_PORT": str(metrics_port),
     }
     log = (tmp / "server.log").open("ab")
     proc = subprocess.Popen(
@@ -91,7 +104,7 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     )
     target = f"127.0.0.1:{port}"
     wait_serving(target, timeout_s=60)
-    return proc, target
+    return proc, target, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 def capacity(target: str, world: World, threads: int, seconds: float) -> float:
@@ -113,7 +126,7 @@ def capacity(target: str, world: World, threads: int, seconds: float) -> float:
 
 
 def soak(
-    target: str, pid: int, world: World, rate: float, minutes: float, threads: int
+    target: str, pid: int, metrics_url: str, world: World, rate: float, minutes: float, threads: int
 ) -> list[Minute]:
     per_minute = [Minute() for _ in range(max(1, int(np.ceil(minutes))))]
     lock = threading.Lock()
@@ -142,6 +155,7 @@ def soak(
         while time.monotonic() < end:
             k = min(int((time.monotonic() - start) // 60), len(per_minute) - 1)
             per_minute[k].rss_mb = _rss_mb(pid)  # the last sample of each minute stays
+            per_minute[k].queue = _decision_queue(metrics_url)
             time.sleep(1.0)
 
     threading.Thread(target=sample_rss, daemon=True).start()
@@ -167,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     world = World(n_users=2_000, seed=5)
     with tempfile.TemporaryDirectory(prefix="campaign-lift-soak-") as tmp:
-        proc, target = _start_server(Path(tmp))
+        proc, target, metrics_url = _start_server(Path(tmp))
         try:
             cap = capacity(target, world, args.threads, args.capacity_seconds)
             rate = cap * args.load
@@ -175,11 +189,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"capacity {cap:.0f} Score/s with {args.threads} callers; "
                 f"soaking at {rate:.0f}/s ({args.load:.0%}) for {args.minutes:g} min"
             )
-            minutes = soak(target, proc.pid, world, rate, args.minutes, args.threads)
+            minutes = soak(target, proc.pid, metrics_url, world, rate, args.minutes, args.threads)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
-    table = Table("minute", "calls", "errors", "p50 ms", "p99 ms", "server RSS MB")
+    table = Table(
+        "minute", "calls", "errors", "p50 ms", "p99 ms", "server RSS MB", "decisions queued"
+    )
     for k, m in enumerate(minutes, 1):
         lat = np.array(m.latencies) * 1000 if m.latencies else np.array([np.nan])
         table.add_row(
@@ -189,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{np.percentile(lat, 50):.1f}",
             f"{np.percentile(lat, 99):.1f}",
             f"{m.rss_mb:.1f}",
+            f"{m.queue:.0f}",
         )
     console.print(table)
     errors = sum(m.errors for m in minutes)
