@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test proto lint clean bench bench-peer-venv bench-policy bench-models
+.PHONY: demo test proto lint clean bench bench-peer-venv bench-policy bench-models soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ $(BENCH_STAMP): $(STAMP)
 ## bench-models: our response and uplift models beside LightGBM and scikit-uplift on Hillstrom
 bench-models: $(BENCH_STAMP)
 	$(PY) -m bench.models
+
+## soak: a real server at ~70% of measured capacity for 10 minutes (MINUTES=2 for a short run)
+MINUTES ?= 10
+soak: $(STAMP)
+	$(PY) -m bench.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) .demo .pytest_cache .mypy_cache .ruff_cache

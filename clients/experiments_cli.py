@@ -156,6 +156,7 @@ def _render_calibration(report: dict[str, Any]) -> None:
 
 def _rpc(target: str, method: str, request: Any, stub_class: Any = None, **kwargs: Any) -> Any:
     """One ExperimentService (or `stub_class`) call; a failure prints its status and exits 1."""
+    kwargs.setdefault("metadata", _reader_metadata())
     with open_channel(target, credentials_from_env()) as channel:
         stub = (stub_class or experiments_pb2_grpc.ExperimentServiceStub)(channel)
         try:
@@ -190,6 +191,14 @@ def _show(definition: Any, as_json: bool) -> None:
         f"attribution window {data['attribution_window_s']:g} s, default reward "
         f"{data['default_reward']:g}; outside the experiment: {fallback}'s policy"
     )
+
+
+def _reader_metadata() -> tuple[tuple[str, str], ...]:
+    """Reads carry the reader token (or else the admin token) when the environment has one."""
+    token = os.environ.get("CAMPAIGN_LIFT_READER_TOKEN") or os.environ.get(
+        "CAMPAIGN_LIFT_ADMIN_TOKEN", ""
+    )
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def _admin_metadata() -> tuple[tuple[str, str], ...]:

@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     feedback_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token FeedbackService requires; empty: open."
     )
+    reader_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token ExperimentService reads (experiments, policy state, reports) "
+        "and EvaluationService require; the admin token is accepted too; empty: open.",
+    )
+    admin_previous_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Also accepted as the admin token while set: rotation without downtime.",
+    )
+    scoring_previous_token: SecretStr = Field(
+        default=SecretStr(""), description="Also accepted as the scoring token while set."
+    )
+    feedback_previous_token: SecretStr = Field(
+        default=SecretStr(""), description="Also accepted as the feedback token while set."
+    )
+    reader_previous_token: SecretStr = Field(
+        default=SecretStr(""), description="Also accepted as the reader token while set."
+    )
     unit_id_hash_key: SecretStr = Field(
         default=SecretStr(""),
         description="When set, unit ids are stored as HMAC-SHA256 with this key (assignment "
@@ -66,6 +84,13 @@ class Settings(BaseSettings):
         "returning units look new in reports.",
     )
     max_message_bytes: int = Field(default=32 * 1024 * 1024, description="gRPC message limit.")
+    max_concurrent_rpcs: int = Field(
+        default=64,
+        ge=0,
+        description="Calls in flight (running or waiting for one of grpc_workers) before new "
+        "ones are refused with RESOURCE_EXHAUSTED instead of queueing without bound; 0: "
+        "unbounded. Streaming calls hold a slot while open.",
+    )
     max_candidates: int = Field(default=1000, ge=1, description="Candidates per ScoreRequest.")
     max_batch: int = Field(default=1000, ge=1, description="Requests per ScoreBatch call.")
     max_outcomes: int = Field(default=10000, ge=1, description="Outcomes per LogOutcomes call.")

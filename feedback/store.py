@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, Insert, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from common.errors import Unavailable
+from common.errors import InvalidArgument, Unavailable
 from feedback.models import Base
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,11 @@ class Store:
     def _guard(self, what: str) -> Iterator[None]:
         try:
             yield
+        except DataError as exc:
+            # A value the database cannot take (text where a number is needed, ...): it came
+            # from the request, so the caller hears which value, not INTERNAL.
+            first = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
+            raise InvalidArgument(f"the store cannot use a value of this request: {first}") from exc
         except DBAPIError as exc:
             # Connection-level failures mean "try again later"; anything else is a bug.
             if not (isinstance(exc, OperationalError) or exc.connection_invalidated):

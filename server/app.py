@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Gauge
 
 from common.errors import FailedPrecondition
 from common.settings import Settings
@@ -31,11 +32,12 @@ from protos.campaignlift.v1 import (
 from protos.inference import open_inference_pb2, open_inference_pb2_grpc
 from server.admin import ModelAdmin
 from server.admin_servicer import ModelAdminServicer
-from server.auth import BearerTokenInterceptor
+from server.auth import BearerTokenInterceptor, role_tokens
 from server.decision_log import DecisionLog
 from server.evaluation import PolicyEvaluator
 from server.evaluation_servicer import EvaluationServicer
 from server.experiments_servicer import ExperimentServicer
+from server.guard import RequestGuard
 from server.inference_v2 import InferenceServicer
 from server.metrics import MetricsInterceptor, ServerMetrics
 from server.model import LoadedModel
@@ -91,23 +93,9 @@ class RunningServer:
         log.info("stopped: %d decisions written", self.decisions.written)
 
 
-def service_tokens(settings: Settings) -> dict[str, str]:
-    """Which services need which bearer token. Admin is always guarded (no token: disabled);
-    scoring, inference and feedback only when a token is configured for them."""
-    admin = settings.admin_token.get_secret_value()
-    # Changing an experiment changes who gets what: an admin call. Reading reports is open.
-    tokens = {
-        ADMIN: admin,
-        f"{EXPERIMENTS}/SaveExperiment": admin,
-        f"{EXPERIMENTS}/SetExperimentStatus": admin,
-    }
-    scoring = settings.scoring_token.get_secret_value()
-    if scoring:
-        tokens[SCORING] = tokens[INFERENCE] = scoring
-    feedback = settings.feedback_token.get_secret_value()
-    if feedback:
-        tokens[FEEDBACK] = feedback
-    return tokens
+def service_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Which services need which bearer tokens: the role model of server/auth.py."""
+    return role_tokens(settings)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -162,6 +150,11 @@ def start(settings: Settings) -> RunningServer:
         max_queue=settings.decision_queue_size,
     )
     metrics.decision_queue.set_function(lambda: decisions.pending)
+    Gauge(
+        "campaign_lift_decisions_refused",
+        "Decisions refused (Score answered UNAVAILABLE) because the decision log was full.",
+        registry=metrics.registry,
+    ).set_function(lambda: decisions.refused)
     shadow = ShadowScorer(store)
     metrics.shadow_scored.set_function(lambda: shadow.scored)
     metrics.shadow_dropped.set_function(lambda: shadow.dropped)
@@ -175,11 +168,14 @@ def start(settings: Settings) -> RunningServer:
     interceptors = [
         MetricsInterceptor(metrics),
         BearerTokenInterceptor(service_tokens(settings)),
+        RequestGuard(metrics.registry),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         options=options,
         interceptors=interceptors,
+        # Past this many calls in flight new ones get RESOURCE_EXHAUSTED at once, not a queue.
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
     )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(
         ScoringServicer(Scorer(models, store, decisions, settings, metrics, shadow)), server

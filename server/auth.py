@@ -1,12 +1,36 @@
-"""Bearer-token checks for the services that need them, as a server interceptor."""
+"""Bearer-token checks for the services that need them, as a server interceptor, and the role
+model: which role's tokens each service or method accepts.
+
+- scorer (`scoring_token`): ScoringService and the inference protocol; open when unset;
+- feedback writer (`feedback_token`): FeedbackService; open when unset;
+- reader (`reader_token`): ExperimentService reads and reports, EvaluationService; open when
+  unset; the admin token is accepted for reads too;
+- admin (`admin_token`): ModelAdminService, SaveExperiment, SetExperimentStatus; disabled
+  (PERMISSION_DENIED) when unset.
+
+Each role also accepts its `*_previous_token` while it is set: rotation without downtime.
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
+
+from common.settings import Settings
+from protos.campaignlift.v1 import (
+    admin_pb2,
+    evaluation_pb2,
+    experiments_pb2,
+    feedback_pb2,
+    scoring_pb2,
+)
+from protos.inference import open_inference_pb2
+
+log = logging.getLogger(__name__)
 
 ACTOR_HEADER = "x-campaign-lift-actor"
 
@@ -22,9 +46,13 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
     """Calls to a protected service need `authorization: Bearer <token>`; a service whose token
     is empty is disabled (PERMISSION_DENIED) rather than left open."""
 
-    def __init__(self, tokens: Mapping[str, str]) -> None:
-        # "package.Service" (every method) or "package.Service/Method" (that one) -> token
-        self._tokens = dict(tokens)
+    def __init__(self, tokens: Mapping[str, str | Sequence[str]]) -> None:
+        # "package.Service" (every method) or "package.Service/Method" (that one) -> the tokens
+        # it accepts (several during a rotation); none: disabled.
+        self._tokens = {
+            key: tuple(t for t in ([value] if isinstance(value, str) else value) if t)
+            for key, value in tokens.items()
+        }
 
     def intercept_service(
         self,
@@ -37,15 +65,18 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         if key not in self._tokens:
             return continuation(details)
         service = key
-        token = self._tokens[key]
-        if not token:
+        accepted = self._tokens[key]
+        if not accepted:
             return _deny(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{service} is disabled: the server has no token configured for it",
             )
         metadata = dict(details.invocation_metadata or ())
-        sent = str(metadata.get("authorization", ""))
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        sent = str(metadata.get("authorization", "")).encode()
+        # Compare with every accepted token (constant time each, no early exit).
+        matches = [hmac.compare_digest(sent, f"Bearer {t}".encode()) for t in accepted]
+        if not any(matches):
+            log.info("refused a call to %s: missing or wrong bearer token", method)
             return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         return continuation(details)
 
@@ -54,3 +85,34 @@ def actor(context: grpc.ServicerContext) -> str:
     """Who made an admin call, for the audit trail: the caller's declared name, else 'admin'."""
     metadata = dict(context.invocation_metadata() or ())
     return str(metadata.get(ACTOR_HEADER, "admin"))[:128]
+
+
+def _service(module: Any, name: str) -> str:
+    return str(module.DESCRIPTOR.services_by_name[name].full_name)
+
+
+SCORING = _service(scoring_pb2, "ScoringService")
+INFERENCE = _service(open_inference_pb2, "GRPCInferenceService")
+FEEDBACK = _service(feedback_pb2, "FeedbackService")
+ADMIN = _service(admin_pb2, "ModelAdminService")
+EXPERIMENTS = _service(experiments_pb2, "ExperimentService")
+EVALUATION = _service(evaluation_pb2, "EvaluationService")
+EXPERIMENT_CHANGES = ("SaveExperiment", "SetExperimentStatus")
+
+
+def _role(current: Any, previous: Any) -> tuple[str, ...]:
+    return tuple(t for t in (current.get_secret_value(), previous.get_secret_value()) if t)
+
+
+def role_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Which tokens each service (or method) accepts, from the role model above."""
+    admin = _role(settings.admin_token, settings.admin_previous_token)
+    # Changing an experiment changes who gets what: an admin call.
+    tokens = {ADMIN: admin, **{f"{EXPERIMENTS}/{m}": admin for m in EXPERIMENT_CHANGES}}
+    if scorer := _role(settings.scoring_token, settings.scoring_previous_token):
+        tokens[SCORING] = tokens[INFERENCE] = scorer
+    if writer := _role(settings.feedback_token, settings.feedback_previous_token):
+        tokens[FEEDBACK] = writer
+    if reader := _role(settings.reader_token, settings.reader_previous_token):
+        tokens[EXPERIMENTS] = tokens[EVALUATION] = reader + admin
+    return tokens

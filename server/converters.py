@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.errors import InvalidArgument
 from feedback.decisions import DecisionRecord
 from feedback.outcomes import Outcome
 from protos.campaignlift.v1 import common_pb2, feedback_pb2, scoring_pb2
@@ -82,13 +83,29 @@ def score_response(result: ScoreResult) -> scoring_pb2.ScoreResponse:
     return response
 
 
-def outcome(msg: feedback_pb2.Outcome) -> Outcome:
+def timestamp(stamp: Timestamp, field: str) -> datetime:
+    """A protobuf Timestamp as an aware datetime; one outside 0001..9999 (or with nanos outside
+    0..999999999) is refused by field name instead of failing deep inside protobuf."""
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument(
+            f"{field} must be a timestamp between years 1 and 9999, "
+            f"got seconds={stamp.seconds} nanos={stamp.nanos}"
+        ) from exc
+
+
+def outcome(msg: feedback_pb2.Outcome, where: str = "outcome") -> Outcome:
     """Unknown enum numbers pass through by name so that validation can name the bad value."""
     kind = OUTCOME_TYPES.get(msg.type)
     if kind is None:
         names = feedback_pb2.OutcomeType.keys()
-        kind = feedback_pb2.OutcomeType.Name(msg.type) if msg.type < len(names) else str(msg.type)
-    occurred = msg.occurred_at.ToDatetime(tzinfo=UTC) if msg.HasField("occurred_at") else None
+        kind = (
+            feedback_pb2.OutcomeType.Name(msg.type) if 0 <= msg.type < len(names) else str(msg.type)
+        )
+    occurred = (
+        timestamp(msg.occurred_at, f"{where}.occurred_at") if msg.HasField("occurred_at") else None
+    )
     return Outcome(
         event_id=msg.event_id,
         decision_id=msg.decision_id,
@@ -98,10 +115,12 @@ def outcome(msg: feedback_pb2.Outcome) -> Outcome:
     )
 
 
-def logged_decision(msg: feedback_pb2.LoggedDecision) -> DecisionRecord:
+def logged_decision(msg: feedback_pb2.LoggedDecision, where: str = "decision") -> DecisionRecord:
     """A decision made elsewhere; the time defaults to now when unset."""
     decided_at = (
-        msg.decided_at.ToDatetime(tzinfo=UTC) if msg.HasField("decided_at") else datetime.now(UTC)
+        timestamp(msg.decided_at, f"{where}.decided_at")
+        if msg.HasField("decided_at")
+        else datetime.now(UTC)
     )
     return DecisionRecord(
         decision_id=msg.decision_id,

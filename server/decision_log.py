@@ -48,6 +48,7 @@ class DecisionLog:
         self.written = 0
         self.write_failures = 0
         self.dropped = 0
+        self.refused = 0  # submitted while the queue was full: Score answered UNAVAILABLE
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -56,6 +57,7 @@ class DecisionLog:
             if self._closing:
                 raise Unavailable("server is shutting down")
             if len(self._queue) + len(records) > self._max_queue:
+                self.refused += len(records)
                 raise Unavailable(
                     f"decision log is full ({len(self._queue)} waiting): "
                     "the store is not keeping up"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import InvalidArgument
 from protos.campaignlift.v1 import evaluation_pb2, evaluation_pb2_grpc
+from server.converters import timestamp
 from server.errors import grpc_errors
 from server.evaluation import EvaluationQuery, PolicyEvaluation, PolicyEvaluator
 
@@ -21,7 +22,7 @@ def _time(msg: evaluation_pb2.EvaluatePolicyRequest, field: str) -> datetime | N
     if not msg.HasField(field):
         return None
     stamp: Timestamp = getattr(msg, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    return timestamp(stamp, field)
 
 
 def query_from(msg: evaluation_pb2.EvaluatePolicyRequest) -> EvaluationQuery:

@@ -29,6 +29,9 @@ from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
 from server.errors import grpc_errors
 from server.policy import ThompsonSampling, build_policy
 
+# Ten years: longer calibration windows mean "everything" and overflow timedelta.
+MAX_WINDOW_S = 10 * 365 * 86_400.0
+
 
 def _metric_message(v: VariantSummary, m: str) -> experiments_pb2.MetricResult:
     result = experiments_pb2.MetricResult(metric=m, mean=v.means[m])
@@ -291,5 +294,15 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         window_s = request.calibration_window_s
         if not (math.isfinite(window_s) and window_s >= 0):
             raise InvalidArgument(f"calibration_window_s must be >= 0, got {window_s}")
+        if window_s > MAX_WINDOW_S:
+            raise InvalidArgument(
+                f"calibration_window_s must be at most {MAX_WINDOW_S:.0f}, got {window_s}"
+            )
         window = timedelta(seconds=window_s) if window_s else None
-        return report_message(experiment_report(self._store, request.experiment, covariate, window))
+        try:
+            report = experiment_report(self._store, request.experiment, covariate, window)
+        except InvalidArgument as exc:
+            if covariate:  # the covariate's values are the only user data a report computes on
+                exc.message = f"covariate {covariate!r}: {exc.message}"
+            raise
+        return report_message(report)

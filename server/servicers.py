@@ -66,7 +66,10 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             raise ResourceExhausted(
                 f"outcomes has {len(request.outcomes)} entries; the limit is {self._max_outcomes}"
             )
-        result = log_outcomes(self._store, [converters.outcome(o) for o in request.outcomes])
+        result = log_outcomes(
+            self._store,
+            [converters.outcome(o, f"outcomes[{i}]") for i, o in enumerate(request.outcomes)],
+        )
         self._retrain.poke()
         if self._policies is not None:
             self._policies.poke(result.accepted)
@@ -82,7 +85,10 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             raise ResourceExhausted(
                 f"decisions has {len(request.decisions)} entries; the limit is {self._max_outcomes}"
             )
-        records = [converters.logged_decision(d) for d in request.decisions]
+        records = [
+            converters.logged_decision(d, f"decisions[{i}]")
+            for i, d in enumerate(request.decisions)
+        ]
         if self._unit_id_key:  # as the server stores its own decisions' units
             records = [
                 replace(r, unit_id=stored_unit_id(r.unit_id, self._unit_id_key))
