@@ -191,12 +191,15 @@ class CampaignLiftClient:
         credentials: grpc.ChannelCredentials | None = None,
         token: str = "",
         feedback_token: str | None = None,
+        reader_token: str | None = None,
     ) -> None:
         self.timeout_s = timeout_s
-        # Sent only when set: servers that require a scoring or feedback token check it.
+        # Sent only when set: servers that require a scoring, feedback or reader token check it.
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         feedback = token if feedback_token is None else feedback_token
         self._feedback_metadata = (("authorization", f"Bearer {feedback}"),) if feedback else ()
+        reader = token if reader_token is None else reader_token
+        self._reader_metadata = (("authorization", f"Bearer {reader}"),) if reader else ()
         self._channel = open_channel(
             target,
             credentials,
@@ -292,7 +295,9 @@ class CampaignLiftClient:
         the experiment's logged decisions. `options`: objective, reward, variant, decided_after,
         decided_before, confidence, bootstrap_samples, seed (see clients/evaluation.py)."""
         request = evaluation_request(experiment, model_version, policy, **options)
-        reply = self._evaluation.EvaluatePolicy(request, timeout=timeout_s or self.timeout_s)
+        reply = self._evaluation.EvaluatePolicy(
+            request, timeout=timeout_s or self.timeout_s, metadata=self._reader_metadata
+        )
         return evaluation_result(reply)
 
 

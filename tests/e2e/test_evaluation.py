@@ -192,3 +192,20 @@ def test_cli_prints_the_estimates(logged: Logged) -> None:
     ips = next(e for e in data["estimates"] if e["estimator"] == "ips")
     assert ips["value"] == pytest.approx(data["logged_mean_reward"], abs=1e-9)
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stdout and "policy.type" in bad.stdout
+
+
+def test_client_sends_the_reader_token_when_reads_need_one(
+    logged: Logged, store: Store, tmp_path: Path
+) -> None:
+    guarded = start(server_settings(store, tmp_path, admin_token="tok", reader_token="rd"))
+    try:
+        target = f"127.0.0.1:{guarded.port}"
+        with CampaignLiftClient(target) as anonymous:
+            with pytest.raises(grpc.RpcError) as err:
+                anonymous.evaluate_policy("explore", logged.version, LOGGING)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with CampaignLiftClient(target, reader_token="rd", timeout_s=60) as reader:
+            result = reader.evaluate_policy("explore", logged.version, LOGGING)
+        assert result.decisions == USERS
+    finally:
+        guarded.stop()
