@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clients.client import _request
+from clients.client import score_request
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.store import open_store
 from protos.campaignlift.v1 import (
@@ -101,7 +101,7 @@ def channel(running: RunningServer) -> Iterator[grpc.Channel]:
 
 @pytest.fixture(scope="module")
 def valid(world) -> scoring_pb2.ScoreRequest:  # type: ignore[no-untyped-def]
-    request = _request(user_request(world, 1))
+    request = score_request(user_request(world, 1))
     request.model_version = "1"  # admin calls the fuzzer makes may move stage pointers
     return request
 

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from clients.client import _request
+from clients.client import score_request as request_message
 from feedback.models import DecisionRow
 from feedback.store import Store
 from protos.campaignlift.v1 import (
@@ -62,7 +62,7 @@ class HeldStream:
 
 
 def score_request(world, i: int) -> scoring_pb2.ScoreRequest:  # type: ignore[no-untyped-def]
-    request = _request(user_request(world, i))
+    request = request_message(user_request(world, i))
     request.unit_id = f"overload-{i}"
     return request
 
