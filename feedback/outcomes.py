@@ -11,12 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument
+from feedback.experiments import DEFAULT_ATTRIBUTION_WINDOW_S
 from feedback.models import ID_LENGTH as MAX_ID_LENGTH
 from feedback.models import DecisionRow, ExperimentRow, OutcomeRow
 from feedback.store import Store, insert_ignoring_duplicates
-
-# Window of decisions made outside any experiment (experiments set their own).
-DEFAULT_ATTRIBUTION_WINDOW_S = 86_400.0
 
 OUTCOME_TYPES = ("click", "conversion", "revenue")
 BINARY_TYPES = ("click", "conversion")
@@ -115,6 +113,7 @@ def _attribution_deadlines(session: Session, decision_ids: set[str]) -> dict[str
             .where(DecisionRow.decision_id.in_(ids[start : start + CHUNK]))
         )
         for decision_id, created_at, window in session.execute(stmt):
+            # Decisions made outside any experiment get the experiments' default window.
             seconds = DEFAULT_ATTRIBUTION_WINDOW_S if window is None else window
             deadlines[decision_id] = created_at + timedelta(seconds=seconds)
     return deadlines
