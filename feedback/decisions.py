@@ -38,12 +38,66 @@ class DecisionRecord:
 
 FIELDS = tuple(f.name for f in fields(DecisionRecord))
 
+# {"probability": {target: p}, "uplift": {...}, ...}: None where a score was not finite.
+ChosenPrediction = dict[str, dict[str, float | None]]
+
+# Keys of a candidate's scores: (value, uplift) for targets, then for revenue outputs.
+_SCORES = (("probability", "uplift"), ("expected", "expected_uplift"))
+_SCORE_KEYS = frozenset(k for pair in _SCORES for k in pair)
+
+
+def chosen_prediction(
+    candidates: Sequence[dict[str, Any]], campaign_id: str | None
+) -> ChosenPrediction:
+    """What the model predicted for the action taken, from the candidates as scored:
+    {"probability": {target: p}, "uplift": {target: u}, "expected": {output: v},
+    "expected_uplift": {output: u}} (the revenue keys only when the model has such outputs).
+
+    For "no campaign" the values are the control predictions and the uplifts are 0. A control
+    not stored with the candidates (older records, revenue outputs) is value - uplift of any
+    candidate, the S-learner's identity. Empty when the decision kept no candidates (imported
+    logs) or its campaign is not among them. Calibration and the policy updater read this
+    instead of every candidate's scores.
+    """
+    if not candidates:
+        return {}
+    if campaign_id is not None:
+        chosen = next((c for c in candidates if c.get("campaign_id") == campaign_id), None)
+        if chosen is None:
+            return {}
+        return {k: dict(v) for k, v in chosen.items() if k in _SCORE_KEYS and isinstance(v, dict)}
+    first = candidates[0]
+    stored = first.get("control")
+    stored_control: dict[str, Any] = stored if isinstance(stored, dict) else {}
+    result: ChosenPrediction = {}
+    for value_key, uplift_key in _SCORES:
+        values, uplifts = first.get(value_key), first.get(uplift_key)
+        if not isinstance(values, dict):
+            continue
+        uplifts = uplifts if isinstance(uplifts, dict) else {}
+        control: dict[str, float | None] = {}
+        for name, v in values.items():
+            c = stored_control.get(name) if value_key == "probability" else None
+            u = uplifts.get(name)
+            if c is None and v is not None and u is not None:
+                c = v - u
+            control[name] = c
+        result[value_key] = control
+        result[uplift_key] = {name: 0.0 for name in control}
+    return result
+
 
 def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:
     """Inserts decisions in one transaction; a decision id already stored is skipped, so a
     batch retried after an ambiguous failure is written once. Returns how many were new."""
     # Shallow: asdict would deep-copy every candidate's features only for the JSON encoder.
-    rows = [{name: getattr(r, name) for name in FIELDS} for r in records]
+    rows = [
+        {
+            **{name: getattr(r, name) for name in FIELDS},
+            "chosen_prediction": chosen_prediction(r.candidates, r.campaign_id),
+        }
+        for r in records
+    ]
     stmt = insert_ignoring_duplicates(store.dialect, DecisionRow, "decision_id")
     written = 0
     # Decisions older than the report summary's margin would escape its incremental refresh.

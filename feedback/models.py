@@ -82,6 +82,9 @@ class DecisionRow(Base):
     candidates: Mapped[list[Any]]
     # Campaign features of the chosen action (the control values for "no campaign").
     chosen_features: Mapped[dict[str, Any]]
+    # The model's scores of the chosen action (feedback.decisions.chosen_prediction), apart from
+    # the candidates so that calibration is one SQL aggregate and the policy updater reads little.
+    chosen_prediction: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 

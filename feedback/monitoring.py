@@ -9,19 +9,22 @@ them, and a retrain trigger can compare `ratio` with a tolerance.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from feedback.models import DecisionRow, OutcomeRow
 from feedback.store import Store
 
 # Targets labelled by the outcome type of the same name unless `labels` says otherwise.
 DEFAULT_LABELS = {"click": "click", "conversion": "conversion"}
+
+# Outcomes follow their decisions, so those of the window's decisions were received after the
+# window began; this much earlier too, for replicas' clocks and outcomes sent before an
+# imported decision was logged.
+OUTCOME_SKEW = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,22 +43,6 @@ class CalibrationRow:
     predicted: float
     observed: float
     ratio: float
-
-
-def _predicted(candidates: list[dict[str, Any]], campaign_id: str | None, target: str) -> float:
-    """The model's probability of `target` for the action taken; NaN when it was not scored."""
-    for c in candidates:
-        probability = c.get("probability", {}).get(target)
-        if probability is None:
-            return math.nan
-        if campaign_id is None:  # control probability: the same for every candidate
-            control = c.get("control", {}).get(target)
-            if control is not None:
-                return float(control)
-            return float(probability) - float(c.get("uplift", {}).get(target, 0.0))
-        if c.get("campaign_id") == campaign_id:
-            return float(probability)
-    return math.nan
 
 
 def calibration(
@@ -77,45 +64,51 @@ def calibration(
     """
     labels = dict(DEFAULT_LABELS if labels is None else labels)
     end = now or datetime.now(UTC)
-    types = sorted(set(labels.values()))
-    observed = (
-        select(
-            OutcomeRow.decision_id,
-            *[
-                func.max(case((OutcomeRow.type == t, OutcomeRow.value), else_=0.0)).label(t)
-                for t in types
-            ],
-        )
-        .group_by(OutcomeRow.decision_id)
-        .subquery()
-    )
-    stmt = (
-        select(
-            DecisionRow.campaign_id,
-            DecisionRow.model_version,
-            DecisionRow.candidates,
-            *[func.coalesce(observed.c[t], 0.0).label(t) for t in types],
-        )
-        .outerjoin(observed, observed.c.decision_id == DecisionRow.decision_id)
-        .where(DecisionRow.created_at >= end - window, DecisionRow.created_at < end)
-        .where(DecisionRow.model_version != "")
-    )
+    in_window = [
+        DecisionRow.created_at >= end - window,
+        DecisionRow.created_at < end,
+        DecisionRow.model_version != "",
+    ]
     if experiment is not None:
-        stmt = stmt.where(DecisionRow.experiment == experiment)
-    sums: dict[tuple[str | None, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+        in_window.append(DecisionRow.experiment == experiment)
+    group = (DecisionRow.campaign_id, DecisionRow.model_version)
+    sums: dict[tuple[str | None, str, str], list[float]] = {}
     with store.transaction() as session:
-        for row in session.execute(stmt).mappings():
-            for target, outcome in labels.items():
-                p = _predicted(row["candidates"], row["campaign_id"], target)
-                if math.isnan(p):
-                    continue
-                s = sums[(row["campaign_id"], row["model_version"], target)]
-                s[0] += 1
-                s[1] += p
-                s[2] += float(row[outcome])
+        for target, outcome in labels.items():
+            # NULL when the chosen action has no such prediction (another model, imported
+            # logs): such decisions are left out of this target's row (COUNT and SUM skip NULL).
+            predicted = DecisionRow.chosen_prediction[("probability", target)].as_float()
+            scored = session.execute(
+                select(*group, func.count(predicted), func.sum(predicted))
+                .where(*in_window)
+                .group_by(*group)
+            )
+            for campaign, version, n, p in scored:
+                if n:
+                    sums[(campaign, version, target)] = [n, float(p), 0.0]
+            # From the outcome side: far fewer rows than decisions, found by receipt time.
+            labelled = (
+                select(OutcomeRow.decision_id, func.max(OutcomeRow.value).label("value"))
+                .where(
+                    OutcomeRow.type == outcome,
+                    OutcomeRow.received_at >= end - window - OUTCOME_SKEW,
+                )
+                .group_by(OutcomeRow.decision_id)
+                .subquery()
+            )
+            observed = session.execute(
+                select(*group, func.sum(labelled.c.value))
+                .join(labelled, labelled.c.decision_id == DecisionRow.decision_id)
+                .where(*in_window, predicted.is_not(None))
+                .group_by(*group)
+            )
+            for campaign, version, y in observed:
+                sums[(campaign, version, target)][2] = float(y)
     result = []
     for (campaign, version, target), (n, p, y) in sums.items():
-        predicted, rate = p / n, y / n
-        ratio = rate / predicted if predicted > 0 else math.nan
-        result.append(CalibrationRow(campaign, version, target, int(n), predicted, rate, ratio))
+        predicted_mean, rate = p / n, y / n
+        ratio = rate / predicted_mean if predicted_mean > 0 else math.nan
+        result.append(
+            CalibrationRow(campaign, version, target, int(n), predicted_mean, rate, ratio)
+        )
     return sorted(result, key=lambda r: (r.campaign_id or "", r.model_version, r.target))

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from feedback.decisions import ChosenPrediction
 from feedback.experiments import Experiment, list_experiments
 from feedback.models import DecisionRow, ModelVersionRow, OutcomeRow, PolicyStateRow, utcnow
 from feedback.store import Store
@@ -90,29 +91,20 @@ class _Schemas:
         return str(self._cache[model_version].get("outcome_types", {}).get(objective, objective))
 
 
-def _chosen_values(row: DecisionRow, objective: str, mode: str) -> tuple[float, float | None]:
-    """The model's (objective value, absolute value) of the chosen arm when it was decided:
-    a target's probability and uplift, or a revenue output's expected value and uplift."""
-    if not row.candidates:
-        return 0.0, None
-    revenue = objective in row.candidates[0].get("expected", {})
+def _chosen_values(
+    prediction: ChosenPrediction, objective: str, mode: str
+) -> tuple[float, float | None]:
+    """The model's (objective value, absolute value) of the chosen arm when it was decided,
+    from its chosen_prediction: a target's probability and uplift, or a revenue output's
+    expected value and uplift ("no campaign": the control value and an uplift of 0)."""
+    revenue = objective in prediction.get("expected", {})
     value_key, uplift_key = (
         ("expected", "expected_uplift") if revenue else ("probability", "uplift")
     )
-    if row.campaign_id is not None:
-        for c in row.candidates:
-            if c.get("campaign_id") == row.campaign_id:
-                p = c.get(value_key, {}).get(objective)
-                u = c.get(uplift_key, {}).get(objective)
-                absolute = None if p is None else float(p)
-                return float((u if mode == "uplift" else p) or 0.0), absolute
-        return 0.0, None
-    c = row.candidates[0]
-    control = c.get("control", {}).get(objective) if not revenue else None
-    if control is None:  # older records: the S-learner's control is value - uplift
-        p, u = c.get(value_key, {}).get(objective), c.get(uplift_key, {}).get(objective)
-        control = None if p is None or u is None else float(p) - float(u)
-    return (0.0 if mode == "uplift" else float(control or 0.0)), control
+    p = prediction.get(value_key, {}).get(objective)
+    u = prediction.get(uplift_key, {}).get(objective)
+    absolute = None if p is None else float(p)
+    return float((u if mode == "uplift" else p) or 0.0), absolute
 
 
 def settle(
@@ -131,9 +123,17 @@ def settle(
     objective = policy.objective or default_objective
     window = timedelta(seconds=experiment.attribution_window_s)
     with store.transaction() as session:
+        # Columns, not ORM rows: the candidates' scores stay in the database.
         decisions = list(
-            session.scalars(
-                select(DecisionRow)
+            session.execute(
+                select(
+                    DecisionRow.decision_id,
+                    DecisionRow.campaign_id,
+                    DecisionRow.model_version,
+                    DecisionRow.user_features,
+                    DecisionRow.chosen_prediction,
+                    DecisionRow.created_at,
+                )
                 .where(
                     DecisionRow.experiment == experiment.name,
                     DecisionRow.variant == variant,
@@ -164,7 +164,7 @@ def settle(
                 reward = sum(o.value for o in within)
             else:
                 reward = 1.0 if any(o.value > 0 for o in within) else 0.0
-            value, absolute = _chosen_values(d, objective, policy.mode)
+            value, absolute = _chosen_values(d.chosen_prediction, objective, policy.mode)
             observations.append(
                 Observation(
                     arm=d.campaign_id if d.campaign_id is not None else NO_CAMPAIGN,
