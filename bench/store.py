@@ -16,6 +16,7 @@ import os
 import sqlite3
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from common.settings import Settings
 from feedback.ab_report import experiment_report
 from feedback.decisions import DecisionRecord, write_decisions
 from feedback.experiments import Experiment, Variant, save_experiment
+from feedback.monitoring import calibration
 from feedback.outcomes import Outcome, log_outcomes
 from feedback.store import Store, open_store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc
@@ -137,6 +139,7 @@ DECISION_COLUMNS = (
     "user_features",
     "candidates",
     "chosen_features",
+    "chosen_prediction",
     "created_at",
 )
 OUTCOME_COLUMNS = ("event_id", "decision_id", "type", "value", "occurred_at", "received_at")
@@ -177,6 +180,7 @@ def _chunks(
                     f'{{"history": {unit % 500}}}',
                     "[]",
                     "{}",
+                    f'{{"probability": {{"conversion": {0.05 + (i % 10) / 100}}}}}',
                     at,
                 )
             )
@@ -210,7 +214,8 @@ def _fill_sqlite(path: Path, n: int) -> None:
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
-    d = f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES ({', '.join('?' * 12)})"
+    marks = ", ".join("?" * len(DECISION_COLUMNS))
+    d = f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES ({marks})"
     o = f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 
     def naive(at: object) -> str:  # as UTCDateTime stores it on SQLite
@@ -218,7 +223,7 @@ def _fill_sqlite(path: Path, n: int) -> None:
         return at.replace(tzinfo=None).isoformat(sep=" ")
 
     for decisions, outcomes in _chunks(n, seed=1):
-        con.executemany(d, [(*r[:11], naive(r[11])) for r in decisions])
+        con.executemany(d, [(*r[:-1], naive(r[-1])) for r in decisions])
         con.executemany(o, [(*r[:4], naive(r[4]), naive(r[5])) for r in outcomes])
         con.commit()
     con.execute("ANALYZE")
@@ -255,7 +260,27 @@ def report_latency(store: Store, n: int, sqlite_path: Path | None) -> list[Bench
     timed("report after 10k new decisions + outcomes")
     if n <= 1_000_000:  # another covariate than the summary's reads every decision
         timed("report, uncached (other covariate)", covariate="")
+    rows += calibration_cost(store, n)
     return rows
+
+
+def calibration_cost(store: Store, n: int) -> list[BenchRow]:
+    """The server's calibration gauges over a window holding every generated decision: one SQL
+    aggregate, so Python's memory stays flat however many decisions the window holds."""
+    tracemalloc.start()
+    began = time.perf_counter()
+    rows = calibration(store, timedelta(days=400), labels={"conversion": "conversion"})
+    elapsed = time.perf_counter() - began
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    if sum(r.count for r in rows) < n:
+        raise RuntimeError("calibration does not cover every generated decision")
+    return [
+        BenchRow(store.dialect, "calibration gauges (whole window)", n, elapsed, "s", "", None),
+        BenchRow(
+            store.dialect, "calibration: Python memory peak", n, peak / 2**20, "MiB", "", None
+        ),
+    ]
 
 
 def _new_traffic(store: Store, n: int) -> None:
@@ -349,7 +374,7 @@ def render(rows: list[BenchRow]) -> None:
     for col in ("backend", "measure", "size", "value", "unit", "goal", "met"):
         table.add_column(col, justify="right")
     for r in rows:
-        value = f"{r.value:,.0f}" if r.unit != "s" else f"{r.value:.3f}"
+        value = f"{r.value:,.0f}" if r.unit not in ("s", "MiB") else f"{r.value:.3f}"
         met = "" if r.met is None else ("[green]yes[/green]" if r.met else "[red]no[/red]")
         table.add_row(r.backend, r.measure, f"{r.size:,}", value, r.unit, r.goal, met)
     console.print(table)
