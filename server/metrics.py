@@ -3,13 +3,23 @@ version, model load events, the decision log. Served on their own HTTP port."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +32,15 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # The standard process_* (RSS, CPU, open files), python_gc_* and python_info series:
+        # the process-wide collectors, read by each server's registry.
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            r.register(collector)
+        Gauge(
+            "campaign_lift_gc_frozen_objects",
+            "Objects moved out of the garbage collector's reach after start-up (gc.freeze).",
+            registry=r,
+        ).set_function(gc.get_freeze_count)
         self.requests = Counter(
             "campaign_lift_requests",
             "RPCs handled, by method and status code.",

@@ -24,12 +24,13 @@ from tests.e2e.helpers import user_request
 LINE = re.compile(r"serving on 127\.0\.0\.1:(\d+) \(pid (\d+), metrics on port (\d+)\)")
 
 
-def _scored_pairs(metrics_port: int) -> float:
+def _metric(metrics_port: int, prefix: str) -> float:
+    """The sum of the series whose line starts with `prefix` on a worker's /metrics."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.decode().splitlines()
-        if line.startswith("campaign_lift_scored_pairs_total{")
+        if line.startswith(prefix)
     )
 
 
@@ -78,9 +79,16 @@ def test_two_processes_serve_on_one_port(
                 assert isinstance(reply, scoring_pb2.ScoreResponse)
                 assert len(reply.scores) == len(world.campaigns)
                 calls += 1
-        per_worker = [_scored_pairs(int(m.group(3))) for m in workers]
+        per_worker = [
+            _metric(int(m.group(3)), "campaign_lift_scored_pairs_total{") for m in workers
+        ]
         assert all(p > 0 for p in per_worker), per_worker
         assert sum(per_worker) == calls * len(world.campaigns)
+        for m in workers:
+            port = int(m.group(3))
+            # Start-up's objects are frozen out of the collector (no ~165 ms full collections).
+            assert _metric(port, "campaign_lift_gc_frozen_objects ") > 50_000
+            assert _metric(port, "process_resident_memory_bytes ") > 50 * 2**20
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
