@@ -103,7 +103,10 @@ def calibration(
                 .group_by(*group)
             )
             for campaign, version, y in observed:
-                sums[(campaign, version, target)][2] = float(y)
+                # Absent when its first decision was written between the two reads (SQLite
+                # reads outside a write transaction see no single snapshot): next refresh.
+                if (row := sums.get((campaign, version, target))) is not None:
+                    row[2] = float(y)
     result = []
     for (campaign, version, target), (n, p, y) in sums.items():
         predicted_mean, rate = p / n, y / n

@@ -39,6 +39,8 @@ class CalibrationMonitor:
                 self.refresh()
             except CampaignLiftError as exc:  # a store outage: keep the last values, try again
                 log.warning("calibration gauges not refreshed: %s", exc.message)
+            except Exception:  # a bug: said loudly, and the gauges keep their thread
+                log.exception("calibration gauges not refreshed")
 
     def refresh(self) -> list[CalibrationRow]:
         """Recomputes every gauge; label sets absent from the new window are removed."""
