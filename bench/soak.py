@@ -126,10 +126,14 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
         "CAMPAIGN_LIFT_PORT": str(port),
         "CAMPAIGN_LIFT_METRICS_PORT": str(metrics_port),
     }
-    log = (tmp / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clients.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
+    with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clients.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
     target = f"127.0.0.1:{port}"
     wait_serving(target, timeout_s=60)
     return proc, target, f"http://127.0.0.1:{metrics_port}/metrics"
