@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 from common.errors import CampaignLiftError
-from feedback.monitoring import CalibrationRow, calibration
+from feedback.monitoring import CalibrationRow, ScoredMinutes, calibration
 from feedback.store import Store
 from server.metrics import ServerMetrics
 
@@ -25,6 +25,9 @@ class CalibrationMonitor:
         self._m = metrics
         self._window = timedelta(seconds=window_s)
         self._interval_s = interval_s
+        # Whole minutes' predicted sums between refreshes: each refresh reads what is new.
+        self._scored = ScoredMinutes()
+        self._lock = threading.Lock()  # the timer and a caller of refresh() share the cache
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,7 +47,8 @@ class CalibrationMonitor:
 
     def refresh(self) -> list[CalibrationRow]:
         """Recomputes every gauge; label sets absent from the new window are removed."""
-        rows = calibration(self._store, self._window)
+        with self._lock:
+            rows = calibration(self._store, self._window, cache=self._scored)
         gauges = (
             self._m.calibration_predicted,
             self._m.calibration_observed,

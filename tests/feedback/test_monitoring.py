@@ -13,7 +13,7 @@ import pytest
 
 from clients.client import CampaignLiftClient
 from feedback.decisions import DecisionRecord, write_decisions
-from feedback.monitoring import calibration
+from feedback.monitoring import CalibrationRow, ScoredMinutes, calibration
 from feedback.outcomes import Outcome, log_outcomes
 from feedback.store import Store
 from server.app import start
@@ -154,3 +154,63 @@ def test_the_report_includes_its_experiments_calibration(store: Store) -> None:
     assert row.predicted == pytest.approx(0.2) and row.observed == pytest.approx(1 / 12)
     (recent,) = experiment_report(store, "cal", calibration_window=timedelta(hours=36)).calibration
     assert recent.count == 2 and recent.observed == pytest.approx(0.5)
+
+
+def _spread_decisions(store: Store, start: datetime, minutes: int, prefix: str) -> list[datetime]:
+    """Decisions every 10 s over `minutes` from `start` (two campaigns and no campaign), a
+    conversion for every third."""
+    records, outcomes = [], []
+    for k in range(minutes * 6):
+        did = f"{prefix}{k}"
+        campaign = (None, "a", "b")[k % 3]
+        p = 0.05 + (k % 7) / 50
+        cands = _candidates(p, p, p) if campaign is None else _candidates(p, p, 0.01)
+        at = start + timedelta(seconds=10 * k + 3)
+        records.append(
+            DecisionRecord(did, "u", "", "", "eg", "1", campaign, 0.5, {}, cands, {}, at)
+        )
+        if k % 3 == 1:
+            outcomes.append(Outcome(f"{did}:c", did, "conversion", 1.0, at))
+    write_decisions(store, records)
+    log_outcomes(store, outcomes)
+    return [r.created_at for r in records]
+
+
+def _same(a: list[CalibrationRow], b: list[CalibrationRow]) -> None:
+    assert [(r.campaign_id, r.target, r.count, r.observed) for r in a] == [
+        (r.campaign_id, r.target, r.count, r.observed) for r in b
+    ]
+    assert [r.predicted for r in a] == pytest.approx([r.predicted for r in b], rel=1e-12)
+
+
+def test_kept_minutes_give_what_a_full_read_gives_as_the_window_slides(store: Store) -> None:
+    cache = ScoredMinutes()
+    window = timedelta(minutes=20)
+    made = _spread_decisions(store, NOW - timedelta(minutes=40), 40, "d")
+    for step in range(0, 12, 3):  # refreshes while the window slides, new decisions coming
+        now = NOW + timedelta(minutes=step, seconds=17)
+        made += _spread_decisions(store, now - timedelta(minutes=3), 3, f"new{step}-")
+        cached = calibration(store, window, now=now, cache=cache)
+        _same(cached, calibration(store, window, now=now))
+        # Only conversion is predicted: one row per action, every decision of the window.
+        assert {r.target for r in cached} == {"conversion"}
+        assert sum(r.count for r in cached) == sum(now - window <= t < now for t in made)
+    # Only the window's whole minutes are kept.
+    assert len(cache._minutes) <= 20
+
+
+def test_a_decision_logged_late_into_a_kept_minute_waits_for_the_recount(store: Store) -> None:
+    cache = ScoredMinutes()
+    window = timedelta(minutes=20)
+    _spread_decisions(store, NOW - timedelta(minutes=20), 20, "d")
+    before = calibration(store, window, now=NOW, cache=cache)
+    at = NOW - timedelta(minutes=10)
+    late = DecisionRecord(
+        "late", "u", "", "", "eg", "1", "a", 0.5, {}, _candidates(0.9, 0.9, 0.0), {}, at
+    )
+    write_decisions(store, [late])
+    assert calibration(store, window, now=NOW, cache=cache) == before
+    later = NOW + ScoredMinutes.RECOUNT + timedelta(seconds=1)
+    recounted = calibration(store, window + ScoredMinutes.RECOUNT, now=later, cache=cache)
+    _same(recounted, calibration(store, window + ScoredMinutes.RECOUNT, now=later))
+    assert {r.campaign_id: r.count for r in recounted}["a"] == 40 + 1
