@@ -50,6 +50,8 @@ class CalibrationRow:
 
 Key = tuple[str | None, str, str]  # (campaign, model version, target)
 MINUTE = timedelta(minutes=1)
+# Rows are per campaign and model version (and target).
+GROUP = (DecisionRow.campaign_id, DecisionRow.model_version)
 
 
 def _in_window(lo: datetime, hi: datetime, experiment: str | None) -> list[Any]:
@@ -73,12 +75,11 @@ def _scored(
     session: Session, targets: Sequence[str], conditions: list[Any]
 ) -> dict[Key, tuple[int, float]]:
     """(decisions, sum of predictions) per campaign, version and target."""
-    group = (DecisionRow.campaign_id, DecisionRow.model_version)
     sums = {}
     for target in targets:
         predicted = _predicted(target)
-        stmt = select(*group, func.count(predicted), func.sum(predicted)).where(*conditions)
-        for campaign, version, n, p in session.execute(stmt.group_by(*group)):
+        stmt = select(*GROUP, func.count(predicted), func.sum(predicted)).where(*conditions)
+        for campaign, version, n, p in session.execute(stmt.group_by(*GROUP)):
             if n:
                 sums[(campaign, version, target)] = (int(n), float(p))
     return sums
@@ -88,7 +89,7 @@ class ScoredMinutes:
     """The predicted side of calibration kept per whole minute of decisions between refreshes.
 
     A minute's decisions are all written soon after it ends (the decision log flushes every
-    few milliseconds), and what the model predicted for them never changes, so a refresh reads
+    50 ms), and what the model predicted for them never changes, so a refresh reads
     only the minutes it has not seen plus the window's ragged ends instead of the whole window.
     Decisions logged (LogDecisions) more than SETTLE after they were made are missed by the
     minutes already kept, until the next full recount (every RECOUNT).
@@ -186,7 +187,6 @@ def _observed(
     """Decisions with an outcome (value > 0) of the target's type, per campaign, version and
     target, among those with a prediction for it. Written as IN (outcomes received since the
     window began) so that the plan starts from those outcomes, not from the window's decisions."""
-    group = (DecisionRow.campaign_id, DecisionRow.model_version)
     counts = {}
     for target, outcome in labels.items():
         labelled = select(OutcomeRow.decision_id).where(
@@ -195,10 +195,10 @@ def _observed(
             OutcomeRow.value > 0,
         )
         stmt = (
-            select(*group, func.count())
+            select(*GROUP, func.count())
             .where(DecisionRow.decision_id.in_(labelled), *conditions)
             .where(_predicted(target).is_not(None))
-            .group_by(*group)
+            .group_by(*GROUP)
         )
         for campaign, version, y in session.execute(stmt):
             counts[(campaign, version, target)] = int(y)
