@@ -2,7 +2,7 @@
 
 With a key configured, a unit id is stored as HMAC-SHA256(key, unit id): the same unit always
 maps to the same stored id, so reports still count units, but the raw id cannot be recovered
-or confirmed without the key. Assignment hashes the raw id before this (server/assignment.py),
+or confirmed without the key. Assignment hashes the raw id before this (feedback/assignment.py),
 and outcomes join by decision id, so neither changes.
 """
 

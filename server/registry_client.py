@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from common.errors import CampaignLiftError, FailedPrecondition, NotFound
+from feedback.assignment import bucket
 from feedback.registry import (
     CANARY,
     PRODUCTION,
@@ -28,7 +29,6 @@ from feedback.registry import (
     stages,
 )
 from feedback.store import Store
-from server.assignment import bucket
 from server.metrics import ServerMetrics
 from server.model import LoadedModel, load_model
 

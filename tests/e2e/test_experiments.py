@@ -12,11 +12,11 @@ import grpc
 import pytest
 
 from clients.client import CampaignLiftClient
+from feedback.assignment import choose_variant
 from feedback.store import Store
 from protos.campaignlift.v1 import experiments_pb2 as pb
 from protos.campaignlift.v1 import experiments_pb2_grpc as pb_grpc
 from server.app import RunningServer, start
-from server.assignment import choose_variant
 from tests.clients.test_cli import run_cli
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request
@@ -63,10 +63,7 @@ def test_save_get_and_score_with_a_saved_experiment(running: RunningServer, worl
         with pytest.raises(grpc.RpcError) as err:
             stub.SaveExperiment(bad, timeout=5, metadata=AUTH)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert (
-            "experiment.variants[0]: policy.epsilon must be in [0, 1], got 2.0"
-            in err.value.details()
-        )
+        assert "experiment.variants[0]: policy.epsilon must be <= 1.0, got 2" in err.value.details()
         with pytest.raises(grpc.RpcError) as err:
             stub.SaveExperiment(definition(("a", 1, "{nope")), timeout=5, metadata=AUTH)
         assert "variants[0].policy_json is not JSON" in err.value.details()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from clients.client import CampaignLiftClient
+from feedback.assignment import choose_variant
 from feedback.decisions import count_decisions, get_decision
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.outcomes import count_outcomes
@@ -19,7 +20,6 @@ from feedback.registry import PRODUCTION, set_stage, stage_version
 from feedback.store import Store
 from feedback.trigger import list_jobs
 from server.app import start
-from server.assignment import choose_variant
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import outcomes_for, user_request
 from trainer.train import register

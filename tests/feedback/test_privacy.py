@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from clients.client import CampaignLiftClient, OutcomeEvent
 from feedback.ab_report import experiment_report
+from feedback.assignment import choose_variant
 from feedback.decisions import DecisionRecord, write_decisions
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.models import DecisionRow, OutcomeRow, ShadowPredictionRow
@@ -21,7 +22,6 @@ from feedback.privacy import purge, stored_unit_id
 from feedback.shadow import ShadowRecord, write_shadow_predictions
 from feedback.store import Store, open_store
 from server.app import start
-from server.assignment import choose_variant
 from tests.clients.test_cli import run_cli
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request

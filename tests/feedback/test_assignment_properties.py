@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.assignment import bucket, choose_variant, fnv1a32
+from feedback.assignment import bucket, choose_variant, fnv1a32
 
 UNITS = [f"user-{i}" for i in range(20_000)]
 SALT = "homepage-2024"
@@ -84,7 +84,7 @@ def test_same_assignment_in_another_process() -> None:
     from tests.conftest import ROOT
 
     code = (
-        "import json; from server.assignment import choose_variant;"
+        "import json; from feedback.assignment import choose_variant;"
         "print(json.dumps([choose_variant('xproc', f'user-{i}', [2, 1, 1]) for i in range(5000)]))"
     )
     out = subprocess.run(
@@ -105,7 +105,7 @@ def test_coverage_leaves_units_out_without_moving_the_rest() -> None:
 
 
 def test_namespaces_make_experiments_mutually_exclusive() -> None:
-    from server.assignment import in_namespace
+    from feedback.assignment import in_namespace
 
     first = [in_namespace(u, "homepage", 0.0, 0.4) for u in UNITS]
     second = [in_namespace(u, "homepage", 0.4, 1.0) for u in UNITS]
@@ -116,6 +116,6 @@ def test_namespaces_make_experiments_mutually_exclusive() -> None:
 
 
 def test_namespace_hash_is_growthbooks_v1() -> None:
-    from server.assignment import bucket_v1
+    from feedback.assignment import bucket_v1
 
     assert bucket_v1("", "a") == 0.22  # GrowthBook's vector
