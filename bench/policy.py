@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clients.simulator import CONTROL, World
-from server.policy import Context, Observation, Policy, build_policy, sample
+from feedback.policies import Context, Observation, Policy, build_policy, sample
 
 TARGET = "conversion"
 console = Console(width=150) if not Console().is_terminal else Console()
@@ -108,7 +108,7 @@ Chooser = Callable[[int, np.random.Generator], tuple[int, float]]
 
 
 class OurPolicy:
-    """One of server/policy.py's policies with its state, updated in batches."""
+    """One of feedback/policies policies with its state, updated in batches."""
 
     def __init__(self, config: dict[str, Any], tables: Tables, ids: list[str]) -> None:
         self.policy: Policy = build_policy(config)

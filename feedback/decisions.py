@@ -8,11 +8,13 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument, NotFound
 from feedback import report_summary
-from feedback.models import ID_LENGTH, DecisionRow, utcnow
+from feedback.models import ID_LENGTH, DecisionRow, ExperimentRow, OutcomeRow, utcnow
+from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S, Attribution
 from feedback.store import Store, insert_ignoring_duplicates
 
 CHUNK = 500
@@ -87,9 +89,17 @@ def chosen_prediction(
     return result
 
 
-def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:
+def write_decisions(
+    store: Store,
+    records: Sequence[DecisionRecord],
+    *,
+    default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
+) -> int:
     """Inserts decisions in one transaction; a decision id already stored is skipped, so a
-    batch retried after an ambiguous failure is written once. Returns how many were new."""
+    batch retried after an ambiguous failure is written once. Returns how many were new.
+
+    Outcomes stored before their decision are judged here, by when they occurred against the
+    decision's window (its experiment's, else `default_window_s`): feedback/rewards.py."""
     # Shallow: asdict would deep-copy every candidate's features only for the JSON encoder.
     rows = [
         {
@@ -99,17 +109,56 @@ def write_decisions(store: Store, records: Sequence[DecisionRecord]) -> int:
         for r in records
     ]
     stmt = insert_ignoring_duplicates(store.dialect, DecisionRow, "decision_id")
-    written = 0
     # Decisions older than the report summary's margin would escape its incremental refresh.
     old = utcnow() - report_summary.MARGIN / 2
     stale = {r.experiment for r in records if r.created_at < old}
+    new: list[str] = []
     with store.transaction() as session:
         for start in range(0, len(rows), CHUNK):
             # Parameters, not .values(): compiled once, batched by SQLAlchemy (insertmanyvalues).
-            written += len(session.execute(stmt, rows[start : start + CHUNK]).all())
+            new += session.execute(stmt, rows[start : start + CHUNK]).scalars().all()
+        _judge_early_outcomes(session, records, set(new), default_window_s)
         if stale:
             report_summary.invalidate(session, stale)
-    return written
+    return len(new)
+
+
+def _judge_early_outcomes(
+    session: Session, records: Sequence[DecisionRecord], new: set[str], default_window_s: float
+) -> None:
+    """Flags late the outcomes that were stored before their (new) decision and occurred after
+    its attribution window closed; at ingest they could not be judged."""
+    ids = sorted(new)
+    early: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        early += session.execute(
+            select(OutcomeRow.seq, OutcomeRow.decision_id, OutcomeRow.occurred_at).where(
+                OutcomeRow.decision_id.in_(ids[start : start + CHUNK]),
+                OutcomeRow.late.is_(False),
+            )
+        ).all()
+    if not early:
+        return
+    by_id = {r.decision_id: r for r in records}
+    experiments = {by_id[d].experiment for _, d, _ in early} - {""}
+    windows = {
+        name: window
+        for name, window in session.execute(
+            select(ExperimentRow.name, ExperimentRow.attribution_window_s).where(
+                ExperimentRow.name.in_(sorted(experiments))
+            )
+        )
+    }
+    late = [
+        seq
+        for seq, decision_id, occurred_at in early
+        if occurred_at
+        > Attribution(windows.get(by_id[decision_id].experiment, default_window_s)).deadline(
+            by_id[decision_id].created_at
+        )
+    ]
+    if late:
+        session.execute(update(OutcomeRow).where(OutcomeRow.seq.in_(late)).values(late=True))
 
 
 def count_decisions(
@@ -159,7 +208,12 @@ def validate_decision(d: DecisionRecord, where: str) -> None:
         raise InvalidArgument(f"{where}.decided_at is in the future: {d.created_at.isoformat()}")
 
 
-def log_decisions(store: Store, records: Sequence[DecisionRecord]) -> tuple[int, int]:
+def log_decisions(
+    store: Store,
+    records: Sequence[DecisionRecord],
+    *,
+    default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
+) -> tuple[int, int]:
     """Decisions made elsewhere, validated then written in one transaction: (new, duplicates).
     An experiment they name must exist here and have the named variant."""
     from feedback.experiments import get_experiment
@@ -183,5 +237,5 @@ def log_decisions(store: Store, records: Sequence[DecisionRecord]) -> tuple[int,
                 f"decisions[{i}].variant {r.variant!r} is not a variant of {r.experiment!r} "
                 f"({sorted(variants[r.experiment])})"
             )
-    written = write_decisions(store, records)
+    written = write_decisions(store, records, default_window_s=default_window_s)
     return written, len(records) - written

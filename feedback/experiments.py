@@ -6,27 +6,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
+from feedback.assignment import choose_variant, in_namespace
 from feedback.models import ExperimentRow, PolicyStateRow, utcnow
+from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S, Attribution
 from feedback.store import Store
-from server.assignment import choose_variant, in_namespace
 
 MAX_NAME_LENGTH = 128
 STATUSES = ("running", "stopped")
 OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte")
-DEFAULT_ATTRIBUTION_WINDOW_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
 class Variant:
     name: str
     weight: float
-    # e.g. {"type": "epsilon_greedy", "epsilon": 0.1}; server/policy.py builds it.
+    # e.g. {"type": "epsilon_greedy", "epsilon": 0.1}; feedback/policies builds it.
     policy: dict[str, Any] = field(default_factory=dict)
 
 
@@ -170,6 +170,11 @@ class Experiment:
             )
 
     @property
+    def attribution(self) -> Attribution:
+        """How long outcomes count for the experiment's decisions (feedback/rewards.py)."""
+        return Attribution(self.attribution_window_s, self.default_reward)
+
+    @property
     def fallback(self) -> int:
         """Index of the variant whose policy serves units outside the experiment."""
         return [v.name for v in self.variants].index(self.release) if self.release else 0
@@ -290,8 +295,6 @@ def list_experiments(store: Store) -> list[Experiment]:
 
 def set_status(store: Store, name: str, status: str, release: str | None = None) -> Experiment:
     """Stops (everyone gets the released variant's policy) or restarts an experiment."""
-    from dataclasses import replace
-
     experiment = get_experiment(store, name)
     changed = replace(
         experiment, status=status, release=experiment.release if release is None else release

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from common.errors import InvalidArgument
-from feedback.models import DecisionRow, OutcomeRow
-from feedback.outcomes import OUTCOME_TYPES
+from feedback.models import DecisionRow
+from feedback.rewards import OUTCOME_TYPES, outcome_labels, reward_of
 from feedback.store import Store
-from feedback.training_data import LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,22 +31,19 @@ def logged_decisions(
     experiment: str,
     reward: str,
     *,
+    default_reward: float = 0.0,
+    raw: bool = False,
     variant: str = "",
     decided_after: datetime | None = None,
     decided_before: datetime | None = None,
 ) -> list[LoggedDecision]:
     """The experiment's decisions (one variant's when named, made in [after, before)), oldest
-    first, each with the reward `reward` (click, conversion: 0/1; revenue: the sum) joined
-    from its outcomes; a decision without outcomes has reward 0."""
+    first, each with its reward of outcome type `reward` as learning policies see it
+    (feedback/rewards.py: counted outcomes within the attribution window, `default_reward`
+    when none came), or with `raw` every outcome at any time and 0 when none came."""
     if reward not in OUTCOME_TYPES:
         raise InvalidArgument(f"reward must be one of {OUTCOME_TYPES}, got {reward!r}")
-    value = case((OutcomeRow.type == reward, OutcomeRow.value), else_=0.0)
-    label = func.max(value) if LABELS[reward] == "max" else func.sum(value)
-    labels = (
-        select(OutcomeRow.decision_id, label.label("reward"))
-        .group_by(OutcomeRow.decision_id)
-        .subquery()
-    )
+    labels = outcome_labels(raw=raw)
     stmt = (
         # Columns, not ORM objects: tens of thousands of rows load several times faster.
         select(
@@ -57,7 +53,8 @@ def logged_decisions(
             DecisionRow.user_features,
             DecisionRow.candidates,
             DecisionRow.chosen_features,
-            labels.c.reward,
+            labels.c[reward],
+            labels.c[f"has_{reward}"],
         )
         .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
         .where(DecisionRow.experiment == experiment)
@@ -69,6 +66,7 @@ def logged_decisions(
         stmt = stmt.where(DecisionRow.created_at >= decided_after)
     if decided_before is not None:
         stmt = stmt.where(DecisionRow.created_at < decided_before)
+    default = 0.0 if raw else default_reward
     with store.transaction() as session:
         return [
             LoggedDecision(
@@ -78,7 +76,7 @@ def logged_decisions(
                 user_features=row.user_features,
                 candidates=row.candidates,
                 chosen_features=row.chosen_features,
-                reward=float(row.reward or 0.0),
+                reward=reward_of(row, reward, default),
             )
             for row in session.execute(stmt).all()
         ]

@@ -174,7 +174,7 @@ class ExperimentRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")
     # Outcomes later than this after their decision are flagged late; policies settle a
     # decision with no outcome by then with the default reward.
-    # feedback.experiments.DEFAULT_ATTRIBUTION_WINDOW_S; experiments always write it.
+    # feedback.rewards.DEFAULT_ATTRIBUTION_WINDOW_S; experiments always write it.
     attribution_window_s: Mapped[float] = mapped_column(Float, default=86_400.0)
     # {"namespace": {...}, "eligibility": [...], "release": "...", "default_reward": 0.0}
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -34,8 +34,8 @@ class CalibrationRow:
     """Decisions of one campaign (None: no campaign) by one model version in the window.
 
     predicted: mean predicted probability of `target` for the chosen action (the control
-    probability for "no campaign"); observed: share of those decisions with a `target` outcome
-    (of a value above 0);
+    probability for "no campaign"); observed: share of those decisions labelled 1 for `target`
+    (feedback/rewards.py: an outcome of its type, of a value above 0, that is not late);
     ratio: observed / predicted (NaN when predicted is 0).
     """
 
@@ -193,6 +193,7 @@ def _observed(
             OutcomeRow.received_at >= start - OUTCOME_SKEW,
             OutcomeRow.type == outcome,
             OutcomeRow.value > 0,
+            OutcomeRow.late.is_(False),  # feedback/rewards.py: late outcomes do not count
         )
         stmt = (
             select(*GROUP, func.count())

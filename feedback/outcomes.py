@@ -11,13 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument
-from feedback.experiments import DEFAULT_ATTRIBUTION_WINDOW_S
 from feedback.models import ID_LENGTH as MAX_ID_LENGTH
 from feedback.models import DecisionRow, ExperimentRow, OutcomeRow
+from feedback.rewards import (
+    BINARY_TYPES,
+    DEFAULT_ATTRIBUTION_WINDOW_S,
+    OUTCOME_TYPES,
+    Attribution,
+    is_late,
+)
 from feedback.store import Store, insert_ignoring_duplicates
 
-OUTCOME_TYPES = ("click", "conversion", "revenue")
-BINARY_TYPES = ("click", "conversion")
 # Outcomes stamped later than now plus this are refused: a clock that far off is a bug.
 MAX_CLOCK_SKEW = timedelta(hours=1)
 # Rows per INSERT statement: keeps far below SQLite's bound-parameter limit.
@@ -59,13 +63,19 @@ def validate_outcome(o: Outcome, where: str) -> None:
         raise InvalidArgument(f"{where}.occurred_at is in the future: {o.occurred_at.isoformat()}")
 
 
-def log_outcomes(store: Store, outcomes: Sequence[Outcome], *, backfill: bool = False) -> LogResult:
+def log_outcomes(
+    store: Store,
+    outcomes: Sequence[Outcome],
+    *,
+    backfill: bool = False,
+    default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
+) -> LogResult:
     """Stores new outcomes in one transaction; returns only after the commit.
 
-    An outcome is flagged late when it occurred, or arrived, after its decision's attribution
-    window closed (learning policies had settled the decision by then). `backfill` (imported
-    history, where decisions and outcomes arrive together long after the fact) judges only when
-    the outcome occurred."""
+    An outcome is flagged late (feedback/rewards.py) when it occurred, or arrived, after its
+    decision's attribution window closed: its experiment's window, or `default_window_s` for
+    decisions made outside any experiment. `backfill` (imported history, where decisions and
+    outcomes arrive together long after the fact) judges only when the outcome occurred."""
     for i, o in enumerate(outcomes):
         validate_outcome(o, f"outcomes[{i}]")
     unique = {o.event_id: o for o in reversed(outcomes)}  # first occurrence wins
@@ -73,7 +83,9 @@ def log_outcomes(store: Store, outcomes: Sequence[Outcome], *, backfill: bool = 
     accepted = 0
     stmt = insert_ignoring_duplicates(store.dialect, OutcomeRow, "event_id")
     with store.transaction() as session:
-        deadlines = _attribution_deadlines(session, {o.decision_id for o in unique.values()})
+        deadlines = attribution_deadlines(
+            session, {o.decision_id for o in unique.values()}, default_window_s
+        )
         rows = [
             {
                 "event_id": o.event_id,
@@ -83,10 +95,7 @@ def log_outcomes(store: Store, outcomes: Sequence[Outcome], *, backfill: bool = 
                 "occurred_at": o.occurred_at,
                 "received_at": now,
                 "late": o.decision_id in deadlines
-                and (
-                    o.occurred_at > deadlines[o.decision_id]
-                    or (not backfill and now > deadlines[o.decision_id])
-                ),
+                and is_late(o.occurred_at, now, deadlines[o.decision_id], backfill=backfill),
             }
             for o in unique.values()
         ]
@@ -98,10 +107,13 @@ def log_outcomes(store: Store, outcomes: Sequence[Outcome], *, backfill: bool = 
     return LogResult(accepted=accepted, duplicates=len(outcomes) - accepted)
 
 
-def _attribution_deadlines(session: Session, decision_ids: set[str]) -> dict[str, datetime]:
-    """When each known decision's attribution window closes (its experiment's window, else the
-    default). Outcomes for decisions not stored (yet) are not late: the decision log is
-    asynchronous and imported outcomes may come first."""
+def attribution_deadlines(
+    session: Session, decision_ids: set[str], default_window_s: float
+) -> dict[str, datetime]:
+    """When each known decision's attribution window closes (its experiment's window, else
+    `default_window_s`). Outcomes for decisions not stored (yet) are not late here: the
+    decision log is asynchronous and imported outcomes may come first; they are judged when
+    their decision is written (feedback/decisions.py)."""
     deadlines: dict[str, datetime] = {}
     ids = sorted(decision_ids)
     for start in range(0, len(ids), CHUNK):
@@ -113,9 +125,8 @@ def _attribution_deadlines(session: Session, decision_ids: set[str]) -> dict[str
             .where(DecisionRow.decision_id.in_(ids[start : start + CHUNK]))
         )
         for decision_id, created_at, window in session.execute(stmt):
-            # Decisions made outside any experiment get the experiments' default window.
-            seconds = DEFAULT_ATTRIBUTION_WINDOW_S if window is None else window
-            deadlines[decision_id] = created_at + timedelta(seconds=seconds)
+            seconds = default_window_s if window is None else window
+            deadlines[decision_id] = Attribution(seconds).deadline(created_at)
     return deadlines
 
 

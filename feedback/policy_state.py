@@ -1,10 +1,10 @@
 """Learning policies' shared state: folding settled decisions into posteriors in the store.
 
 A decision is settled once its experiment's attribution window has closed (plus a grace period
-for the asynchronous decision log): its reward is the outcome of the policy's reward type that
-arrived within the window (binary types: 1 if any; revenue: the sum), or the experiment's
-default reward when none did. Outcomes arriving later are kept and flagged late at ingest, and
-never change a settled decision.
+for the asynchronous decision log); its reward is feedback/rewards.py's: the label of the
+policy's reward type from the outcomes that count (not late), or the experiment's default
+reward when none did. Outcomes arriving later are kept and flagged late at ingest, and never
+change a settled decision.
 
 Every replica may run the update; each one reads the state, folds in the decisions made in
 (settled_through, cutoff] and writes the new state only if `settled_through` is still what it
@@ -13,9 +13,8 @@ read (compare-and-set), so a decision is applied exactly once whoever wins.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -23,9 +22,16 @@ from sqlalchemy.exc import IntegrityError
 
 from feedback.decisions import ChosenPrediction
 from feedback.experiments import Experiment, list_experiments
-from feedback.models import DecisionRow, ModelVersionRow, OutcomeRow, PolicyStateRow, utcnow
+from feedback.models import DecisionRow, ModelVersionRow, PolicyStateRow, utcnow
+from feedback.policies import NO_CAMPAIGN, Observation, Policy, build_policy
+from feedback.rewards import (
+    DEFAULT_OBJECTIVE,
+    default_objective,
+    outcome_labels,
+    outcome_type,
+    reward_of,
+)
 from feedback.store import Store
-from server.policy import NO_CAMPAIGN, Observation, Policy, build_policy
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The decision log writes asynchronously; a decision is read only once it is this old beyond
@@ -73,22 +79,35 @@ def get_policy_state(store: Store, experiment: str, variant: str) -> PolicyState
         )
 
 
-class _Schemas:
-    """Model versions' feature schemas, read once: they map an objective to an outcome type."""
+class ModelSchemas:
+    """Model versions' feature schemas and objectives, read once per pass."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cache: dict[str, dict[str, Any]] = {}
+        self._cache: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
 
-    def outcome_type(self, model_version: str, objective: str) -> str:
+    def _read(self, model_version: str) -> tuple[dict[str, Any], tuple[str, ...]]:
         if model_version not in self._cache:
             schema: dict[str, Any] = {}
+            objectives: tuple[str, ...] = ()
             if model_version.isdigit():
                 with self._store.transaction() as session:
                     row = session.get(ModelVersionRow, int(model_version))
-                    schema = dict(row.feature_schema) if row is not None else {}
-            self._cache[model_version] = schema
-        return str(self._cache[model_version].get("outcome_types", {}).get(objective, objective))
+                    if row is not None:
+                        schema = dict(row.feature_schema)
+                        objectives = (*row.targets, *schema.get("revenue", {}))
+            self._cache[model_version] = (schema, objectives)
+        return self._cache[model_version]
+
+    def objective(self, model_version: str, policy: Policy, configured: str) -> str:
+        """The objective the policy maximized with this model version (as scoring chose it)."""
+        if policy.objective:
+            return policy.objective
+        _, objectives = self._read(model_version)
+        return default_objective(objectives, configured) if objectives else configured
+
+    def outcome_type(self, model_version: str, objective: str) -> str:
+        return outcome_type(self._read(model_version)[0], objective)
 
 
 def _chosen_values(
@@ -115,13 +134,11 @@ def settle(
     after: datetime,
     cutoff: datetime,
     *,
-    default_objective: str,
-    schemas: _Schemas | None = None,
+    default_objective: str = DEFAULT_OBJECTIVE,
+    schemas: ModelSchemas | None = None,
 ) -> list[Observation]:
     """The variant's decisions made in (after, cutoff] with their rewards."""
-    schemas = schemas or _Schemas(store)
-    objective = policy.objective or default_objective
-    window = timedelta(seconds=experiment.attribution_window_s)
+    schemas = schemas or ModelSchemas(store)
     with store.transaction() as session:
         # Columns, not ORM rows: the candidates' scores stay in the database.
         decisions = list(
@@ -143,38 +160,26 @@ def settle(
                 .order_by(DecisionRow.created_at)
             )
         )
-        outcomes: dict[str, list[OutcomeRow]] = {}
+        labels: dict[str, Any] = {}
         ids = [d.decision_id for d in decisions]
         for start in range(0, len(ids), CHUNK):
-            for o in session.scalars(
-                select(OutcomeRow).where(OutcomeRow.decision_id.in_(ids[start : start + CHUNK]))
-            ):
-                outcomes.setdefault(o.decision_id, []).append(o)
-        observations = []
-        for d in decisions:
-            reward_type = policy.reward or schemas.outcome_type(d.model_version, objective)
-            within = [
-                o
-                for o in outcomes.get(d.decision_id, [])
-                if o.type == reward_type and o.received_at <= d.created_at + window
-            ]
-            if not within:
-                reward = experiment.default_reward
-            elif reward_type == "revenue":
-                reward = sum(o.value for o in within)
-            else:
-                reward = 1.0 if any(o.value > 0 for o in within) else 0.0
-            value, absolute = _chosen_values(d.chosen_prediction, objective, policy.mode)
-            observations.append(
-                Observation(
-                    arm=d.campaign_id if d.campaign_id is not None else NO_CAMPAIGN,
-                    reward=reward,
-                    user_features=d.user_features,
-                    value=value,
-                    absolute=absolute,
-                )
+            stmt = select(outcome_labels(ids[start : start + CHUNK]))
+            labels.update({r.decision_id: r for r in session.execute(stmt)})
+    observations = []
+    for d in decisions:
+        objective = schemas.objective(d.model_version, policy, default_objective)
+        reward_type = policy.reward or schemas.outcome_type(d.model_version, objective)
+        value, absolute = _chosen_values(d.chosen_prediction, objective, policy.mode)
+        observations.append(
+            Observation(
+                arm=d.campaign_id if d.campaign_id is not None else NO_CAMPAIGN,
+                reward=reward_of(labels.get(d.decision_id), reward_type, experiment.default_reward),
+                user_features=d.user_features,
+                value=value,
+                absolute=absolute,
             )
-        return observations
+        )
+    return observations
 
 
 def update_variant(
@@ -185,12 +190,12 @@ def update_variant(
     *,
     now: datetime | None = None,
     grace_s: float = DEFAULT_GRACE_S,
-    default_objective: str = "conversion",
-    schemas: _Schemas | None = None,
+    default_objective: str = DEFAULT_OBJECTIVE,
+    schemas: ModelSchemas | None = None,
 ) -> UpdateResult:
     """Folds the variant's newly settled decisions into its state (compare-and-set)."""
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=experiment.attribution_window_s + grace_s)
+    cutoff = experiment.attribution.settled_before(now, grace_s)
     current = get_policy_state(store, experiment.name, variant)
     after = current.settled_through if current is not None else EPOCH
     if cutoff <= after:
@@ -248,10 +253,10 @@ def update_all(
     *,
     now: datetime | None = None,
     grace_s: float = DEFAULT_GRACE_S,
-    default_objective: str = "conversion",
+    default_objective: str = DEFAULT_OBJECTIVE,
 ) -> list[UpdateResult]:
     """One pass over every running experiment's learning variants."""
-    schemas = _Schemas(store)
+    schemas = ModelSchemas(store)
     results = []
     for experiment in list_experiments(store):
         if experiment.status != "running":
@@ -273,12 +278,3 @@ def update_all(
                 )
             )
     return results
-
-
-def reset_policy_state(store: Store, experiment: str, variants: Sequence[str]) -> None:
-    """Forgets learned state (e.g. after a variant's policy config changed)."""
-    with store.transaction() as session:
-        for v in variants:
-            row = session.get(PolicyStateRow, (experiment, v))
-            if row is not None:
-                session.delete(row)

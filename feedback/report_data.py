@@ -3,22 +3,22 @@
 variant and campaign.
 
 The analysis unit is the assignment unit (user): a unit's click or conversion is 1 when any of
-its decisions got one, its revenue the sum over its decisions, its covariate the largest value
-of the covariate user feature over its decisions (0 when absent).
+its decisions is labelled 1 (feedback/rewards.py: counted outcomes only), its revenue the sum
+over its decisions, its covariate the largest value of the covariate user feature over its
+decisions (0 when absent).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ColumnElement, Float, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, cast, func, literal, select
 
-from feedback.models import DecisionRow, OutcomeRow
+from feedback.models import DecisionRow
+from feedback.rewards import BINARY_TYPES as BINARY
+from feedback.rewards import OUTCOME_TYPES as METRICS
+from feedback.rewards import outcome_labels
 from feedback.store import Store
-
-METRICS = ("click", "conversion", "revenue")
-BINARY = ("click", "conversion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +49,6 @@ class CampaignSums:
     sums: dict[str, float]  # per metric, over decisions
 
 
-def _labels() -> Any:
-    """Per decision: click and conversion (0/1), revenue, and how many outcome rows it has."""
-    return (
-        select(
-            OutcomeRow.decision_id,
-            func.count().label("outcomes"),
-            *[
-                (func.max if m in BINARY else func.sum)(
-                    case((OutcomeRow.type == m, OutcomeRow.value), else_=0.0)
-                ).label(m)
-                for m in METRICS
-            ],
-        )
-        .group_by(OutcomeRow.decision_id)
-        .subquery()
-    )
-
-
 def _covariate(name: str) -> ColumnElement[float]:
     if not name:
         return literal(0.0, Float)
@@ -74,7 +56,7 @@ def _covariate(name: str) -> ColumnElement[float]:
 
 
 def unit_sums(store: Store, experiment: str, covariate: str = "") -> list[UnitSums]:
-    labels = _labels()
+    labels = outcome_labels()
     units = (
         select(
             DecisionRow.variant,
@@ -126,7 +108,7 @@ def unit_sums(store: Store, experiment: str, covariate: str = "") -> list[UnitSu
 
 
 def campaign_sums(store: Store, experiment: str) -> list[CampaignSums]:
-    labels = _labels()
+    labels = outcome_labels()
     stmt = (
         select(
             DecisionRow.variant,

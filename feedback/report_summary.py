@@ -31,7 +31,6 @@ from sqlalchemy import (
     Float,
     Select,
     String,
-    case,
     cast,
     delete,
     func,
@@ -51,6 +50,7 @@ from feedback.models import (
     utcnow,
 )
 from feedback.report_data import METRICS, CampaignSums, UnitSums
+from feedback.rewards import label_of, outcome_labels
 from feedback.store import Store
 
 MARGIN = timedelta(minutes=1)
@@ -76,23 +76,6 @@ UNIT_FIELDS = (
 )
 
 
-def _labels(decision_ids: Any = None) -> Any:
-    """Per decision: outcome rows, click and conversion (0/1) and revenue."""
-    stmt = select(
-        OutcomeRow.decision_id,
-        func.count().label("outcomes"),
-        *[
-            (func.max if m != "revenue" else func.sum)(
-                case((OutcomeRow.type == m, OutcomeRow.value), else_=0.0)
-            ).label(m)
-            for m in METRICS
-        ],
-    ).group_by(OutcomeRow.decision_id)
-    if decision_ids is not None:
-        stmt = stmt.where(OutcomeRow.decision_id.in_(decision_ids))
-    return stmt.subquery()
-
-
 def _covariate(name: str) -> Any:
     if not name:
         return literal(0.0, Float)
@@ -101,7 +84,7 @@ def _covariate(name: str) -> Any:
 
 def _unit_rows(experiment: str, covariate: str) -> Select:
     """Per unit, variant and campaign, from the base tables, in one statement (rebuilds)."""
-    labels = _labels()
+    labels = outcome_labels()
     campaign = func.coalesce(DecisionRow.campaign_id, "")
     return (
         select(
@@ -143,16 +126,12 @@ def _recompute(
     ids = [d[0] for d in decisions]
     labels: dict[str, Any] = {}
     for start in range(0, len(ids), CHUNK):
-        stmt = select(_labels(ids[start : start + CHUNK]))
+        stmt = select(outcome_labels(ids[start : start + CHUNK]))
         labels.update({r.decision_id: r for r in session.execute(stmt)})
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for decision_id, unit, variant, campaign, x, day in decisions:
         label = labels.get(decision_id)
-        click, conversion, revenue = (
-            (float(label.click), float(label.conversion), float(label.revenue))
-            if label is not None
-            else (0.0, 0.0, 0.0)
-        )
+        click, conversion, revenue = (label_of(label, m) for m in METRICS)
         r = rows.get((unit, variant, campaign))
         if r is None:
             r = rows[(unit, variant, campaign)] = {

@@ -5,32 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
-from feedback.models import DecisionRow, OutcomeRow
+from feedback.models import DecisionRow
+from feedback.rewards import OUTCOME_TYPES, label_column, outcome_labels
 from feedback.store import Store
-
-# How each outcome type becomes a label of its decision.
-LABELS = {"click": "max", "conversion": "max", "revenue": "sum"}
 
 
 def labelled_decisions(store: Store, *, decided_before: datetime | None = None) -> pd.DataFrame:
     """Decisions made before `decided_before`, each with its user and chosen campaign features
-    and the labels click/conversion (0/1) and revenue (sum) from the outcomes joined to it.
+    and its labels click, conversion (0/1) and revenue (a sum) from its counted outcomes
+    (feedback/rewards.py: late outcomes do not count; no outcome is a 0).
 
     Decisions without outcomes are negatives, which is why callers pass a cutoff that leaves
     the attribution window of recent decisions out.
     """
     cutoff = decided_before or datetime.now(UTC)
-    label_cols = [
-        (
-            func.max(case((OutcomeRow.type == t, OutcomeRow.value), else_=0.0))
-            if how == "max"
-            else func.sum(case((OutcomeRow.type == t, OutcomeRow.value), else_=0.0))
-        ).label(t)
-        for t, how in LABELS.items()
-    ]
-    labels = select(OutcomeRow.decision_id, *label_cols).group_by(OutcomeRow.decision_id).subquery()
+    labels = outcome_labels()
     stmt = (
         select(
             DecisionRow.decision_id,
@@ -38,12 +29,13 @@ def labelled_decisions(store: Store, *, decided_before: datetime | None = None) 
             DecisionRow.campaign_id,
             DecisionRow.propensity,
             DecisionRow.policy,
+            DecisionRow.experiment,
             DecisionRow.variant,
             DecisionRow.model_version,
             DecisionRow.user_features,
             DecisionRow.chosen_features,
             DecisionRow.created_at,
-            *[labels.c[t] for t in LABELS],
+            *[label_column(labels, t).label(t) for t in OUTCOME_TYPES],
         )
         .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
         .where(DecisionRow.created_at < cutoff)
@@ -60,11 +52,12 @@ def labelled_decisions(store: Store, *, decided_before: datetime | None = None) 
             campaign_id=r.campaign_id,
             propensity=r.propensity,
             policy=r.policy,
+            experiment=r.experiment,
             variant=r.variant,
             model_version=r.model_version,
             decided_at=r.created_at,
         )
-        for t in LABELS:
+        for t in OUTCOME_TYPES:
             rec[t] = float(getattr(r, t) or 0.0)
         records.append(rec)
     return pd.DataFrame.from_records(records)

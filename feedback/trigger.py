@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from feedback.models import ModelVersionRow, OutcomeRow, RetrainJobRow, StageRow, utcnow
+from feedback.rewards import target_labels
 from feedback.store import Store
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,12 @@ def retrain_reasons(
     if rules.drift_tolerance > 0:
         from feedback.monitoring import calibration
 
-        labels = dict(production.feature_schema.get("outcome_types", {}))
+        labels = target_labels(production.feature_schema, production.targets)
         rows = calibration(
             store,
             timedelta(seconds=rules.drift_window_s),
             now=now - timedelta(seconds=rules.drift_lag_s),
-            labels=labels or None,
+            labels=labels,
         )
         for r in rows:
             if r.model_version != str(production.version) or r.count < rules.drift_min_decisions:

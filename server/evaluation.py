@@ -19,17 +19,16 @@ import numpy as np
 from scipy import stats
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from common.graph import output_names
 from feedback.experiments import get_experiment
 from feedback.logged import LoggedDecision, campaign_catalogue, logged_decisions
 from feedback.ope import Estimate, LoggedBandit, check_pscore, evaluate
-from feedback.outcomes import OUTCOME_TYPES
+from feedback.policies import Policy, Scores, build_policy, decide
 from feedback.policy_state import get_policy_state
 from feedback.registry import get_version
+from feedback.rewards import OUTCOME_TYPES, default_objective, outcome_type
 from feedback.store import Store
 from server.features import Candidate, ScoreItem, build_feeds
 from server.model import LoadedModel
-from server.policy import Context, Policy, build_policy
 
 # Decisions scored per model run: bounds the feed arrays' memory.
 CHUNK = 4_096
@@ -46,6 +45,9 @@ class EvaluationQuery:
     policy: dict[str, Any]
     objective: str = ""  # a model target; "" : the default objective, else the first target
     reward: str = ""  # click, conversion or revenue; "" : the objective's outcome type
+    # False: the reward policies learn from (attribution window, default reward); True: every
+    # outcome at any time, 0 when none came (feedback/rewards.py).
+    raw_reward: bool = False
     variant: str = ""
     decided_after: datetime | None = None
     decided_before: datetime | None = None
@@ -63,6 +65,7 @@ class PolicyEvaluation:
     reward: str
     decisions: int
     logged_mean_reward: float
+    raw_reward: bool
     logged_ci: tuple[float, float]
     confidence: float
     estimates: list[Estimate]
@@ -101,6 +104,8 @@ class PolicyEvaluator:
             self._store,
             q.experiment,
             reward,
+            default_reward=experiment.default_reward,
+            raw=q.raw_reward,
             variant=q.variant,
             decided_after=q.decided_after,
             decided_before=q.decided_before,
@@ -140,6 +145,7 @@ class PolicyEvaluator:
             reward=reward,
             decisions=data.n,
             logged_mean_reward=mean,
+            raw_reward=q.raw_reward,
             logged_ci=ci,
             confidence=q.confidence,
             estimates=estimates,
@@ -147,18 +153,14 @@ class PolicyEvaluator:
 
     def _objective(self, q: EvaluationQuery, model: LoadedModel) -> tuple[str, str]:
         """(objective target, the outcome type that labels it)."""
-        if q.objective and q.objective not in model.targets:
+        if q.objective and q.objective not in model.objectives:
             raise InvalidArgument(
-                f"objective must be one of model version {model.version}'s targets "
-                f"{list(model.targets)}, got {q.objective!r}"
+                f"objective must be one of model version {model.version}'s targets and revenue "
+                f"outputs {list(model.objectives)}, got {q.objective!r}"
             )
-        objective = q.objective or (
-            self._default_objective
-            if self._default_objective in model.targets
-            else model.targets[0]
-        )
+        objective = q.objective or default_objective(model.objectives, self._default_objective)
         schema = get_version(self._store, int(model.version)).feature_schema
-        return objective, str(schema.get("outcome_types", {}).get(objective, objective))
+        return objective, outcome_type(schema, objective)
 
 
 def _mean_with_interval(values: np.ndarray, confidence: float) -> tuple[float, tuple[float, float]]:
@@ -230,7 +232,7 @@ def _score(
     target_dist = np.zeros((n, width))
     reward_hat = np.zeros((n, width))
     action = np.zeros(n, dtype=np.int64)
-    names = output_names(objective)
+    names = model.output_names(objective)
     for start in range(0, n, CHUNK):
         chunk = logs[start : start + CHUNK]
         items = [
@@ -255,19 +257,15 @@ def _score(
         for i, (d, item) in enumerate(zip(chunk, items, strict=True), start=start):
             k = len(item.candidates)
             ids = [c.campaign_id for c in item.candidates]
-            treated = probability[row : row + k]
-            absolute = policy.mode == "absolute"
-            target_dist[i, : k + 1] = policy.probabilities(
-                treated if absolute else uplift[row : row + k],
+            target_dist[i, : k + 1] = decide(
+                policy,
+                Scores(probability[row : row + k], uplift[row : row + k], float(control[row])),
                 ids,
-                baseline=float(control[row]) if absolute else 0.0,
-                context=Context(
-                    absolute=np.append(treated, control[row]), user_features=item.user_features
-                ),
+                user_features=item.user_features,
                 state=state,
                 # Monte Carlo policies: the same decision always gets the same estimate.
                 rng=np.random.default_rng(zlib.crc32(d.decision_id.encode())),
-            )
+            ).probabilities
             reward_hat[i, :k] = probability[row : row + k]
             reward_hat[i, k] = control[row]
             action[i] = k if d.campaign_id is None else ids.index(d.campaign_id)

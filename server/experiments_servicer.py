@@ -7,12 +7,10 @@ import math
 from datetime import timedelta
 
 import grpc
-import numpy as np
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from feedback.ab_report import ExperimentReport, VariantSummary, experiment_report
 from feedback.experiments import (
-    DEFAULT_ATTRIBUTION_WINDOW_S,
     Condition,
     Experiment,
     Namespace,
@@ -22,12 +20,13 @@ from feedback.experiments import (
     save_experiment,
     set_status,
 )
+from feedback.policies import LinUCB, ThompsonSampling, build_policy
 from feedback.policy_state import PolicyState, get_policy_state
 from feedback.report_data import METRICS
+from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S
 from feedback.store import Store
 from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
 from server.errors import grpc_errors
-from server.policy import ThompsonSampling, build_policy
 
 # Ten years: longer calibration windows mean "everything" and overflow timedelta.
 MAX_WINDOW_S = 10 * 365 * 86_400.0
@@ -228,19 +227,16 @@ def policy_state_message(
     for arm, stats in sorted(state.state.get("arms", {}).items()):
         if isinstance(policy, ThompsonSampling):
             s, f = stats
-            mean = (policy.prior_alpha + s) / (policy.prior_alpha + policy.prior_beta + s + f)
             msg.arms.add(
-                arm=arm, successes=s, failures=f, posterior_mean=mean, observations=int(s + f)
+                arm=arm,
+                successes=s,
+                failures=f,
+                posterior_mean=policy.posterior_mean(s, f),
+                observations=int(s + f),
             )
-        else:
-            a = np.asarray(stats["A"])
-            theta = np.linalg.solve(a, np.asarray(stats["b"]))
-            # A = I + sum x x' with x[0] = 1: its first row is e0 + the sum of the contexts.
-            sums = a[0].copy()
-            sums[0] -= 1.0
-            n = round(float(sums[0]))
-            mean_x = sums / max(n, 1)
-            msg.arms.add(arm=arm, posterior_mean=float(theta @ mean_x), observations=n)
+        elif isinstance(policy, LinUCB):
+            mean, n = policy.arm_summary(stats)
+            msg.arms.add(arm=arm, posterior_mean=mean, observations=n)
     return msg
 
 

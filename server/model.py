@@ -55,6 +55,12 @@ class LoadedModel:
         """What a policy may maximize: every target's probability and every revenue output."""
         return (*self.targets, *self.revenue)
 
+    def output_names(self, objective: str) -> tuple[str, str, str]:
+        """(with the campaign, without any, uplift) outputs of a target or revenue output."""
+        if objective in self.revenue:
+            return revenue_output_names(objective)
+        return output_names(objective)
+
     def predict_all(self, feeds: dict[str, np.ndarray]) -> dict[str, Prediction]:
         """Per target and revenue output: with the campaign, without any, and the uplift."""
         names = [n for t in self.targets for n in output_names(t)]

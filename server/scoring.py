@@ -17,14 +17,15 @@ from common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord
 from feedback.experiments import Experiment, get_experiment
+from feedback.policies import Policy, Scores, build_policy, decide
 from feedback.policy_state import get_policy_state
 from feedback.privacy import stored_unit_id
+from feedback.rewards import default_objective
 from feedback.store import Store
 from server.decision_log import DecisionLog
 from server.features import ScoreItem, build_feeds, validate_item
 from server.metrics import ServerMetrics
 from server.model import LoadedModel, Prediction
-from server.policy import Context, Policy, build_policy, sample
 from server.registry_client import ModelManager
 from server.shadow import ShadowJob, ShadowScorer
 
@@ -204,9 +205,7 @@ class Scorer:
         if self._metrics is not None:
             self._metrics.model_seconds.labels(model.version).observe(time.perf_counter() - began)
             self._metrics.pairs.labels(model.version).inc(len(next(iter(feeds.values()))))
-        default_objective = self._settings.objective
-        if default_objective not in model.objectives:
-            default_objective = model.targets[0]
+        configured = default_objective(model.objectives, self._settings.objective)
         out = []
         start = 0
         for item, assignment in group:
@@ -215,7 +214,7 @@ class Scorer:
                 name: Prediction(p.value[start:stop], p.control[start:stop], p.uplift[start:stop])
                 for name, p in predictions.items()
             }
-            objective = assignment.policy.objective or default_objective
+            objective = assignment.policy.objective or configured
             if objective not in rows:
                 raise FailedPrecondition(
                     f"experiment {item.experiment!r} variant {assignment.variant!r}: objective "
@@ -264,27 +263,27 @@ class Scorer:
         policy = assignment.policy
         ids = [c.campaign_id for c in item.candidates]
         chosen_objective = rows[objective]
-        value = chosen_objective.value.astype(np.float64)
-        control = float(chosen_objective.control[0]) if len(ids) else 0.0
         state = (
             self._states.get(assignment.state_key, policy)
             if assignment.state_key is not None
             else None
         )
         decision = uuid.uuid4()
-        rng = np.random.default_rng(decision.int)
-        absolute = policy.mode == "absolute"
-        probs = policy.probabilities(
-            value if absolute else chosen_objective.uplift.astype(np.float64),
+        choice = decide(
+            policy,
+            Scores(
+                value=chosen_objective.value.astype(np.float64),
+                uplift=chosen_objective.uplift.astype(np.float64),
+                control=float(chosen_objective.control[0]) if len(ids) else 0.0,
+            ),
             ids,
-            baseline=control if absolute else 0.0,
-            context=Context(absolute=np.append(value, control), user_features=item.user_features),
+            user_features=item.user_features,
             state=state,
-            rng=rng,
+            rng=np.random.default_rng(decision.int),
         )
-        chosen = sample(probs, rng)
-        no_campaign = chosen == len(ids)
-        propensities = probs.tolist()
+        chosen = choice.index
+        no_campaign = choice.no_campaign
+        propensities = choice.probabilities.tolist()
         targets = [t for t in model.targets if t in rows]
         result = ScoreResult(
             campaign_ids=ids,

@@ -21,7 +21,9 @@ from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import outcomes_for, user_request
 from tests.server.test_metrics import scrape
 
-NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+# The top of the current hour: outcomes are logged live, so their decisions must be recent
+# (an outcome received a day after its decision is late and counts nowhere).
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _candidates(p_a: float, p_b: float, control: float) -> list[dict[str, object]]:

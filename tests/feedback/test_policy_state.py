@@ -23,9 +23,9 @@ from feedback.experiments import (
 )
 from feedback.models import OutcomeRow
 from feedback.outcomes import Outcome, count_late, log_outcomes
+from feedback.policies import build_policy
 from feedback.policy_state import get_policy_state, update_all, update_variant
 from feedback.store import Store
-from server.policy import build_policy
 
 THOMPSON = {"type": "thompson", "reward": "conversion"}
 WINDOW_S = 3600.0

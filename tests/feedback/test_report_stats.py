@@ -110,7 +110,7 @@ def _plant(store: Store) -> dict[str, dict[str, np.ndarray]]:
                 outcomes.append(Outcome(f"k-{did}", did, "conversion", 1.0, start))
                 outcomes.append(Outcome(f"r-{did}", did, "revenue", float(revenue[u]), start))
     write_decisions(store, records)
-    log_outcomes(store, outcomes)
+    log_outcomes(store, outcomes, backfill=True)  # history: decisions long past, outcomes now
     return truth
 
 

@@ -320,6 +320,7 @@ def test_labelled_decisions_join_labels_and_features(store: Store) -> None:
             outcome("e-6", "d-2", "click", 1.0),  # a second click is still one click
             outcome("e-7", "d-late", "click", 1.0),
         ],
+        backfill=True,  # decisions of 2024: their outcomes are history, judged by occurrence
     )
     assert count_decisions(store) == 4
 

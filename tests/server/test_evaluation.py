@@ -134,7 +134,7 @@ def test_bad_requests_are_named(logged) -> None:  # type: ignore[no-untyped-def]
         run(store, "99", {"type": "uniform_random"})
     with pytest.raises(NotFound, match="has no variant 'zzz'"):
         run(store, version, {"type": "uniform_random"}, variant="zzz")
-    with pytest.raises(InvalidArgument, match=r"policy.epsilon must be in \[0, 1\], got 3.0"):
+    with pytest.raises(InvalidArgument, match=r"policy.epsilon must be <= 1.0, got 3"):
         run(store, version, {"type": "epsilon_greedy", "epsilon": 3})
     with pytest.raises(InvalidArgument, match=r"objective must be one of .* got 'spend'"):
         run(store, version, {"type": "uniform_random"}, objective="spend")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from common.errors import InvalidArgument
-from server.policy import (
+from feedback.policies import (
     Context,
     EpsilonGreedy,
     FixedCampaign,
@@ -85,35 +85,42 @@ def test_uniform_random() -> None:
     [("c-3", [0, 0, 1, 0]), ("c-1", [1, 0, 0, 0]), ("c-missing", [0, 0, 0, 1]), ("", [0, 0, 0, 1])],
 )
 def test_fixed_campaign(campaign_id: str, expected: list[float]) -> None:
-    np.testing.assert_array_equal(FixedCampaign(campaign_id).probabilities(VALUES, IDS), expected)
+    np.testing.assert_array_equal(
+        FixedCampaign(campaign_id=campaign_id).probabilities(VALUES, IDS), expected
+    )
 
 
 def test_build_policy_builds_the_named_policy() -> None:
     assert build_policy({"type": "epsilon_greedy", "epsilon": 0.3}) == EpsilonGreedy(epsilon=0.3)
     assert build_policy({"type": "epsilon_greedy"}) == EpsilonGreedy(epsilon=0.1)
     assert build_policy({"type": "uniform_random"}) == UniformRandom()
-    assert build_policy({"type": "fixed", "campaign_id": "c-2"}) == FixedCampaign("c-2")
+    assert build_policy({"type": "fixed", "campaign_id": "c-2"}) == FixedCampaign(campaign_id="c-2")
     assert build_policy({"type": "no_campaign"}).name == "no_campaign"
 
 
 INVALID_CONFIGS = [
     ({"type": "greedy"}, r"policy.type must be one of .*'greedy'"),
     ({}, r"policy.type must be one of .*None"),
-    ({"type": "epsilon_greedy", "epsilon": 1.5}, r"policy.epsilon must be in \[0, 1\], got 1.5"),
-    ({"type": "epsilon_greedy", "epsilon": -0.1}, r"policy.epsilon must be in \[0, 1\], got -0.1"),
+    ({"type": "epsilon_greedy", "epsilon": 1.5}, r"policy.epsilon must be <= 1.0, got 1.5"),
+    ({"type": "epsilon_greedy", "epsilon": -0.1}, r"policy.epsilon must be >= 0.0, got -0.1"),
+    ({"type": "epsilon_greedy", "epsilon": True}, r"policy.epsilon must be a number, got True"),
     (
         {"type": "epsilon_greedy", "epsilon": math.nan},
-        r"policy.epsilon must be in \[0, 1\], got nan",
+        r"policy.epsilon must be a finite number, got nan",
     ),
-    ({"type": "thompson", "draws": 5}, r"policy.draws must be in \[10, 100000\], got 5"),
-    ({"type": "thompson", "prior_alpha": 0}, r"policy.prior_alpha must be > 0, got 0"),
+    ({"type": "thompson", "draws": 5}, r"policy.draws must be >= 10, got 5"),
+    ({"type": "thompson", "draws": 50.0}, r"policy.draws must be an integer, got 50.0"),
+    ({"type": "thompson", "prior_alpha": 0}, r"policy.prior_alpha must be > 0.0, got 0"),
     ({"type": "thompson", "reward": "revenue"}, r"thompson must be binary"),
     ({"type": "linucb", "features": "age"}, r"policy.features must be a list"),
-    ({"type": "linucb", "alpha": -1}, r"policy.alpha must be >= 0, got -1"),
+    ({"type": "linucb", "alpha": -1}, r"policy.alpha must be >= 0.0, got -1"),
+    ({"type": "linucb", "hash_dim": 65}, r"policy.hash_dim must be <= 64, got 65"),
+    ({"type": "linucb", "use_prediction": "yes"}, r"policy.use_prediction must be true or false"),
     ({"type": "uniform_random", "epsilon": 0.1}, r"unknown keys \['epsilon'\]"),
     ({"type": "fixed", "mode": "relative"}, r"policy.mode must be one of .*'relative'"),
     ({"type": "fixed", "reward": "sales"}, r"policy.reward must be one of .*'sales'"),
-    ({"type": "fixed", "min_propensity": 2}, r"policy.min_propensity must be in \[0, 1\]"),
+    ({"type": "fixed", "min_propensity": 2}, r"policy.min_propensity must be <= 1.0, got 2"),
+    ({"type": "fixed", "campaign_id": 7}, r"policy.campaign_id must be a string, got 7"),
 ]
 
 
@@ -134,7 +141,7 @@ def test_non_numeric_epsilon_is_invalid_argument(epsilon: object) -> None:
     [
         EpsilonGreedy(epsilon=0.2).probabilities(VALUES, IDS),
         UniformRandom().probabilities(VALUES, IDS),
-        FixedCampaign("c-2").probabilities(VALUES, IDS),
+        FixedCampaign(campaign_id="c-2").probabilities(VALUES, IDS),
     ],
 )
 def test_sample_frequencies_match_probabilities(probs: np.ndarray) -> None:
