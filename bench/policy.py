@@ -50,7 +50,7 @@ def model_tables(world: World, history_rows: int, family: str, seed: int) -> Tab
     """Trains a model on uniformly logged history, exports it to ONNX, loads it with
     onnxruntime as the server does, and predicts every (user, action) pair."""
     from feedback.store import open_store
-    from server.model import load_model
+    from server.runtime.model import load_model
     from trainer.spec import FeatureSpec
     from trainer.train import register, train
 
@@ -72,7 +72,8 @@ def model_tables(world: World, history_rows: int, family: str, seed: int) -> Tab
             col = np.array([c.features()[name] for c in world.campaigns])
             col = col.astype(np.float32) if kind == "numeric" else col.astype(object)
             feeds[name] = np.tile(col, n_users).reshape(-1, 1)
-        prob, uplift = model.predict(feeds)[TARGET]
+        scored = model.predict_all(feeds)[TARGET]
+        prob, uplift = scored.value, scored.uplift
     prob = prob.reshape(n_users, n_campaigns).astype(np.float64)
     uplift = uplift.reshape(n_users, n_campaigns).astype(np.float64)
     control = prob[:, :1] - uplift[:, :1]

@@ -38,7 +38,7 @@ from feedback.monitoring import calibration
 from feedback.outcomes import Outcome, log_outcomes
 from feedback.store import Store, open_store
 from protos.campaignlift.v1 import feedback_pb2, feedback_pb2_grpc
-from server.app import start
+from server.runtime.app import start
 
 console = Console()
 INGEST_GOAL = {"sqlite": 50_000.0, "postgresql": 20_000.0}

@@ -77,20 +77,50 @@ def serve(
         int,
         typer.Option(
             help="Server processes sharing the port (SO_REUSEPORT) under one supervisor; each "
-            "has its own GIL. Worker i serves metrics on metrics_port + i."
+            "has its own GIL. Process i serves metrics on metrics_port + i."
         ),
     ] = 1,
+    retrain_worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--retrain-worker/--no-retrain-worker",
+            help="Run a retrain worker as a supervised child (env CAMPAIGN_LIFT_RETRAIN_WORKER; "
+            "default on). Off where workers run elsewhere.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the gRPC server until SIGTERM/SIGINT."""
-    from server.app import serve as run
-    from server.supervisor import supervise
+    """Run the gRPC server (and a retrain worker beside it) until SIGTERM/SIGINT."""
+    from server.runtime.app import serve as run
+    from server.runtime.supervisor import supervise
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = _settings(port=port, host=host, database_url=database_url)
+    settings = _settings(
+        port=port,
+        host=host,
+        database_url=database_url,
+        log_level=log_level,
+        retrain_worker=retrain_worker,
+    )
     if processes == 1:
         run(settings)
         return
-    code = supervise(settings, processes, log_level)
+    code = supervise(settings, processes)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("retrain-worker")
+@friendly_errors
+def retrain_worker_command(
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store.")] = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Claim retrain jobs from the store and run them until SIGTERM/SIGINT (any number of
+    workers may share a store: each job runs once)."""
+    from trainer.worker import main as run_worker
+
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    code = run_worker(_settings(database_url=database_url, log_level=log_level))
     if code:
         raise typer.Exit(code)
 

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         description="Folder holding the ONNX artifacts of registered model versions.",
     )
     host: str = Field(default="127.0.0.1", description="Address the gRPC server binds.")
+    log_level: str = Field(
+        default="INFO", description="Logging level of server and retrain-worker processes."
+    )
     port: int = Field(default=50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
     grpc_workers: int = Field(default=8, ge=1, description="Threads serving RPCs.")
     reuse_port: bool = Field(
@@ -169,7 +172,33 @@ class Settings(BaseSettings):
     attribution_window_s: float = Field(
         default=86_400.0,
         ge=0,
-        description="Decisions younger than this are left out of training (outcomes may follow).",
+        description="Attribution window of decisions made outside any experiment (experiments "
+        "set their own): later outcomes are late and count nowhere. Decisions younger than "
+        "this are left out of training (their outcomes may still come).",
+    )
+    retrain_worker: bool = Field(
+        default=True,
+        description="`campaign-lift serve` starts a retrain worker as a supervised child "
+        "process; turn off where workers run elsewhere (`campaign-lift retrain-worker`).",
+    )
+    retrain_poll_interval_s: float = Field(
+        default=2.0, gt=0, description="How often a retrain worker asks the trigger rules."
+    )
+    retrain_heartbeat_s: float = Field(
+        default=10.0, gt=0, description="How often a worker running a job says it is alive."
+    )
+    retrain_job_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A running job whose worker sent no heartbeat for this long is abandoned "
+        "and its window of outcomes is claimed again.",
+    )
+    retrain_worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Scheduling niceness the retrain worker adds to itself, so that on shared "
+        "cores serving processes come first.",
     )
     model_family: str = Field(default="hgb", description="Estimator family used by retrains.")
     promotion_tolerance: float = Field(

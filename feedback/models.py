@@ -203,14 +203,18 @@ class PolicyStateRow(Base):
 
 
 class RetrainJobRow(Base):
-    """A retrain run. The unique outcome_seq_from makes a claim atomic across replicas."""
+    """A retrain run. The unique outcome_seq_from makes a claim atomic across workers."""
 
     __tablename__ = "retrain_jobs"
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     outcome_seq_from: Mapped[int] = mapped_column(BigInteger, unique=True)
     outcome_seq_to: Mapped[int] = mapped_column(BigInteger)
+    # running, succeeded, failed, or abandoned (its worker stopped sending heartbeats).
     status: Mapped[str] = mapped_column(String(16), default="running")
+    # The retrain worker running the job (host:pid), and when it last said it is alive.
+    worker: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     promoted: Mapped[bool] = mapped_column(default=False)

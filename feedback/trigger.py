@@ -9,18 +9,21 @@ Rules (each off at 0), any of which fires a retrain once there is something new 
   arrive, some campaign's observed rate is off its predicted rate by more than
   `drift_tolerance` (relative), on at least `drift_min_decisions` decisions
   (feedback/monitoring.py's calibration).
-A claim inserts the job row keyed by the outcome window it starts from: two replicas racing for
-the same window both try the same key and exactly one commits.
+A claim inserts the job row keyed by the outcome window it starts from: two workers racing for
+the same window both try the same key and exactly one commits. The worker that holds a job
+stamps a heartbeat while it runs; a running job whose heartbeat is older than a timeout (its
+worker was killed) is marked abandoned, and its window's outcomes count for the next claim.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from feedback.models import ModelVersionRow, OutcomeRow, RetrainJobRow, StageRow, utcnow
@@ -42,6 +45,8 @@ class RetrainJob:
     message: str
     created_at: datetime
     finished_at: datetime | None
+    worker: str = ""
+    heartbeat_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: RetrainJobRow) -> RetrainJob:
@@ -56,13 +61,26 @@ class RetrainJob:
             message=row.message,
             created_at=row.created_at,
             finished_at=row.finished_at,
+            worker=row.worker,
+            heartbeat_at=row.heartbeat_at,
         )
+
+
+# Abandoned jobs learned nothing: their window is open to the next claim.
+_COUNTED = ("running", "succeeded", "failed")
 
 
 def new_outcomes_since_last_job(store: Store) -> tuple[int, int, int]:
     """(watermark, newest outcome seq, outcomes after the watermark)."""
     with store.transaction() as session:
-        watermark = session.scalar(select(func.max(RetrainJobRow.outcome_seq_to))) or 0
+        watermark = (
+            session.scalar(
+                select(func.max(RetrainJobRow.outcome_seq_to)).where(
+                    RetrainJobRow.status.in_(_COUNTED)
+                )
+            )
+            or 0
+        )
         newest = session.scalar(select(func.max(OutcomeRow.seq))) or 0
         fresh = session.scalar(select(func.count()).where(OutcomeRow.seq > watermark)) or 0
     return watermark, newest, fresh
@@ -140,12 +158,16 @@ def claim_retrain(
     min_new_outcomes: int = 0,
     rules: TriggerRules | None = None,
     now: datetime | None = None,
+    worker: str = "",
+    not_ready: Callable[[], str | None] | None = None,
 ) -> RetrainJob | None:
-    """Claims a retrain job when a rule fires, else None (`min_new_outcomes` alone is the
-    count rule).
+    """Claims a retrain job for `worker` when a rule fires, else None (`min_new_outcomes`
+    alone is the count rule).
 
-    Two replicas racing for the same window insert the same outcome_seq_from; the unique
-    constraint lets exactly one of them commit.
+    Two workers racing for the same window insert the same outcome_seq_from; the unique
+    constraint lets exactly one of them commit. An abandoned job's row keeps its key, so a
+    window claimed again takes the next free key. `not_ready`, asked only once a rule fired,
+    says why a job could not run yet (a claim consumes its window of outcomes).
     """
     rules = rules or TriggerRules(min_new_outcomes=min_new_outcomes)
     if not rules.enabled:
@@ -154,12 +176,18 @@ def claim_retrain(
     reasons = retrain_reasons(store, rules, fresh=fresh, now=now)
     if not reasons:
         return None
+    if not_ready is not None and (why := not_ready()) is not None:
+        log.info("retrain due (%s) but not ready: %s", "; ".join(reasons), why)
+        return None
+    started = utcnow()
     row = RetrainJobRow(
-        outcome_seq_from=watermark,
+        outcome_seq_from=_free_key(store, watermark),
         outcome_seq_to=newest,
         status="running",
         reason="; ".join(reasons),
-        created_at=utcnow(),
+        created_at=started,
+        worker=worker[:128],
+        heartbeat_at=started,
     )
     try:
         with store.transaction() as session:
@@ -167,10 +195,60 @@ def claim_retrain(
             session.flush()
             job = RetrainJob.from_row(row)
     except IntegrityError:
-        log.info("retrain window after seq %d already claimed by another replica", watermark)
+        log.info("retrain window after seq %d already claimed by another worker", watermark)
         return None
     log.info("claimed retrain job %d: %s", job.id, row.reason)
     return job
+
+
+def _free_key(store: Store, watermark: int) -> int:
+    """The claim key of the window after `watermark`: the watermark itself, unless abandoned
+    jobs already used it (then the largest abandoned key past it, plus one)."""
+    with store.transaction() as session:
+        used = session.scalar(
+            select(func.max(RetrainJobRow.outcome_seq_from)).where(
+                RetrainJobRow.outcome_seq_from >= watermark, RetrainJobRow.status == "abandoned"
+            )
+        )
+    return watermark if used is None else int(used) + 1
+
+
+def heartbeat(store: Store, job_id: int, *, now: datetime | None = None) -> None:
+    """The worker running `job_id` is alive."""
+    with store.transaction() as session:
+        session.execute(
+            update(RetrainJobRow)
+            .where(RetrainJobRow.id == job_id, RetrainJobRow.status == "running")
+            .values(heartbeat_at=now or utcnow())
+        )
+
+
+def abandon_stale_jobs(store: Store, *, timeout_s: float, now: datetime | None = None) -> list[int]:
+    """Marks abandoned the running jobs whose worker has not sent a heartbeat for `timeout_s`
+    (it was killed or lost the store); returns their ids."""
+    cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
+    stale = (
+        RetrainJobRow.status == "running",
+        or_(
+            RetrainJobRow.heartbeat_at < cutoff,
+            RetrainJobRow.heartbeat_at.is_(None) & (RetrainJobRow.created_at < cutoff),
+        ),
+    )
+    with store.transaction() as session:
+        ids = list(session.scalars(select(RetrainJobRow.id).where(*stale)))
+        if ids:
+            session.execute(
+                update(RetrainJobRow)
+                .where(RetrainJobRow.id.in_(ids), RetrainJobRow.status == "running")
+                .values(
+                    status="abandoned",
+                    finished_at=utcnow(),
+                    message=f"no heartbeat for {timeout_s:g} s: its worker stopped",
+                )
+            )
+    for job_id in ids:
+        log.warning("retrain job %d abandoned: its worker stopped sending heartbeats", job_id)
+    return ids
 
 
 def finish_job(

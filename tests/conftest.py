@@ -4,7 +4,9 @@ small real models exported to ONNX, and a real server on a free loopback port.""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,28 @@ def server_settings(store: Store, tmp_path: Path, **overrides: object) -> Settin
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def retrain_worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real retrain worker (`python -m trainer.worker`) with these settings, its output in
+    `log`; stopped with SIGTERM at the end."""
+    from server.runtime.supervisor import WORKER_COMMAND, settings_env
+
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            list(WORKER_COMMAND),
+            env=settings_env(settings, retrain_poll_interval_s=0.2),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from bench.context import BenchContext, Row
-from server.model import load_model
+from server.runtime.model import load_model
 
 
 def run(ctx: BenchContext) -> list[Row]:
@@ -25,11 +25,11 @@ def run(ctx: BenchContext) -> list[Row]:
         }
         reps = 20 if ctx.config.quick else (300 if n >= 1000 else 1500)
         for _ in range(min(reps, 50)):  # warm-up
-            model.predict(feeds)
+            model.predict_all(feeds)
         times = np.empty(reps)
         for i in range(reps):
             began = time.perf_counter()
-            model.predict(feeds)
+            model.predict_all(feeds)
             times[i] = time.perf_counter() - began
         p50, p95, p99 = (float(np.percentile(times, q) * 1e3) for q in (50, 95, 99))
         ctx.record("limit", **{f"ort_{n}_p50_ms": p50})

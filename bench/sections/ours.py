@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.context import MODEL_INFER, SCORE, SCORE_BATCH, BenchContext, Row, load_row
 from clients.loadgen import Load, run_load
-from server.inference_v2 import MODEL_NAME
+from server.handlers.inference import MODEL_NAME
 
 BATCH_USERS, BATCH_CANDIDATES = 250, 5
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import ROOT, promote_new, server_settings
 
 

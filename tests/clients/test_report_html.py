@@ -15,7 +15,7 @@ from scipy import stats as sps
 
 from clients.report_html import render_html
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.clients.test_cli import run_cli
 from tests.conftest import IN_CI, promote_new, server_settings
 from tests.feedback.test_report_stats import _plant
@@ -100,7 +100,7 @@ def test_sample_ratio_mismatch_is_a_warning_on_the_page(sqlite_store: Store) -> 
     from google.protobuf.json_format import MessageToDict
 
     from feedback.ab_report import experiment_report
-    from server.experiments_servicer import report_message
+    from server.rpc.converters.experiments import report_message
 
     _plant(sqlite_store)
     data = MessageToDict(

@@ -15,7 +15,7 @@ from clients.admin import AdminClient
 from clients.client import CampaignLiftClient
 from feedback.assignment import bucket
 from feedback.store import Store
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request
 from trainer.train import register, train

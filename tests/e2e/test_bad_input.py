@@ -18,7 +18,7 @@ from protos.campaignlift.v1 import (
     scoring_pb2,
     scoring_pb2_grpc,
 )
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request
 

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from clients.client import CampaignLiftClient, OutcomeEvent
 from feedback.outcomes import count_outcomes
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import _postgres_store, promote_new, server_settings
 from tests.e2e.helpers import user_request
 

@@ -20,7 +20,7 @@ from feedback.store import Store
 from protos.campaignlift.v1 import evaluation_pb2_grpc
 from protos.campaignlift.v1 import experiments_pb2 as xpb
 from protos.campaignlift.v1 import experiments_pb2_grpc as xpb_grpc
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.clients.test_cli import run_cli
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import outcomes_for, user_request

@@ -16,7 +16,7 @@ from feedback.assignment import choose_variant
 from feedback.store import Store
 from protos.campaignlift.v1 import experiments_pb2 as pb
 from protos.campaignlift.v1 import experiments_pb2_grpc as pb_grpc
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.clients.test_cli import run_cli
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request

@@ -17,7 +17,7 @@ from clients.client import CampaignLiftClient
 from feedback.store import Store
 from protos.inference import open_inference_pb2 as pb
 from protos.inference import open_inference_pb2_grpc as pb_grpc
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.conftest import ROOT, promote_new, server_settings
 from tests.e2e.helpers import user_request
 

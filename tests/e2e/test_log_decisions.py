@@ -15,7 +15,7 @@ from feedback.ab_report import experiment_report
 from feedback.decisions import count_decisions, get_decision
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.store import Store
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.conftest import server_settings
 
 

@@ -11,7 +11,7 @@ import pytest
 from clients.client import CampaignLiftClient, UserRequest
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import promote_new, server_settings
 from tests.trainer.test_revenue import REVENUE_SPEC, with_spend
 from trainer.train import train

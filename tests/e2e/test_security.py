@@ -26,7 +26,7 @@ from protos.campaignlift.v1 import (
     evaluation_pb2,
     experiments_pb2,
 )
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.conftest import ROOT, promote_new, server_settings
 from tests.e2e.fuzzing import all_rpcs, call
 from tests.e2e.helpers import user_request

@@ -16,7 +16,7 @@ from sqlalchemy import make_url, select
 from clients.client import CampaignLiftClient, OutcomeEvent
 from feedback.models import DecisionRow, OutcomeRow
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import POSTGRES_URL, _postgres_store, promote_new, server_settings
 from tests.e2e.helpers import user_request
 from tests.e2e.tcp_proxy import TcpProxy

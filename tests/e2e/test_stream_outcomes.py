@@ -13,7 +13,7 @@ import pytest
 from clients.client import CampaignLiftClient, OutcomeEvent
 from feedback.outcomes import count_outcomes
 from feedback.store import Store
-from server.app import RunningServer, start
+from server.runtime.app import RunningServer, start
 from tests.conftest import server_settings
 
 

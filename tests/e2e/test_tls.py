@@ -17,7 +17,7 @@ from clients.admin import AdminClient
 from clients.client import CampaignLiftClient, tls_credentials
 from common.errors import FailedPrecondition
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request
 

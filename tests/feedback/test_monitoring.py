@@ -16,7 +16,7 @@ from feedback.decisions import DecisionRecord, write_decisions
 from feedback.monitoring import CalibrationRow, ScoredMinutes, calibration
 from feedback.outcomes import Outcome, log_outcomes
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import outcomes_for, user_request
 from tests.server.test_metrics import scrape

@@ -21,7 +21,7 @@ from feedback.outcomes import Outcome, log_outcomes
 from feedback.privacy import purge, stored_unit_id
 from feedback.shadow import ShadowRecord, write_shadow_predictions
 from feedback.store import Store, open_store
-from server.app import start
+from server.runtime.app import start
 from tests.clients.test_cli import run_cli
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request

@@ -16,8 +16,8 @@ from feedback.import_spec import import_table
 from feedback.importer import LogMapping
 from feedback.registry import get_version
 from feedback.store import Store
-from server.evaluation import EvaluationQuery, PolicyEvaluation, PolicyEvaluator
-from server.model import LoadedModel, load_model
+from server.handlers.evaluation import EvaluationQuery, PolicyEvaluation, PolicyEvaluator
+from server.runtime.model import LoadedModel, load_model
 from trainer.train import register
 
 DECIDED = datetime(2026, 1, 5, tzinfo=UTC)

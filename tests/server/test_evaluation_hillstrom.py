@@ -15,8 +15,8 @@ from feedback.import_spec import import_table, load_mapping
 from feedback.ope import LoggedBandit, evaluate
 from feedback.registry import get_version
 from feedback.store import Store
-from server.evaluation import EvaluationQuery, PolicyEvaluator
-from server.model import LoadedModel, load_model
+from server.handlers.evaluation import EvaluationQuery, PolicyEvaluator
+from server.runtime.model import LoadedModel, load_model
 from tests.conftest import ROOT, require_shared_data
 from trainer.data import load_table
 from trainer.spec import FeatureSpec

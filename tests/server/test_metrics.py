@@ -11,7 +11,7 @@ import pytest
 from clients.admin import AdminClient
 from clients.client import CampaignLiftClient
 from feedback.store import Store
-from server.app import start
+from server.runtime.app import start
 from tests.conftest import promote_new, server_settings
 from tests.e2e.helpers import user_request
 

@@ -15,8 +15,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from common.errors import ModelError
 from feedback.registry import get_version
 from feedback.store import Store
-from server.app import start
-from server.model import load_model
+from server.runtime.app import start
+from server.runtime.model import load_model
 from tests.conftest import promote_new, server_settings
 
 

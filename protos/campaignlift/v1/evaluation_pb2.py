@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'protos/campaignlift/v1/evaluation.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x02\n\x15\x45valuatePolicyRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\x12\x11\n\tobjective\x18\x04 \x01(\t\x12\x0e\n\x06reward\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t\x12\x31\n\rdecided_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x64\x65\x63ided_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nconfidence\x18\t \x01(\x01\x12\x19\n\x11\x62ootstrap_samples\x18\n \x01(\x05\x12\x0c\n\x04seed\x18\x0b \x01(\x03\"\x91\x01\n\x08\x45stimate\x12\x11\n\testimator\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\tstd_error\x18\x03 \x01(\x01\x12\x0e\n\x06\x63i_low\x18\x04 \x01(\x01\x12\x0f\n\x07\x63i_high\x18\x05 \x01(\x01\x12\x1d\n\x15\x65\x66\x66\x65\x63tive_sample_size\x18\x06 \x01(\x01\x12\x10\n\x08interval\x18\x07 \x01(\t\"\x90\x02\n\x10PolicyEvaluation\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x11\n\tobjective\x18\x04 \x01(\t\x12\x0e\n\x06reward\x18\x05 \x01(\t\x12\x11\n\tdecisions\x18\x06 \x01(\x03\x12\x1a\n\x12logged_mean_reward\x18\x07 \x01(\x01\x12\x15\n\rlogged_ci_low\x18\x08 \x01(\x01\x12\x16\n\x0elogged_ci_high\x18\t \x01(\x01\x12\x12\n\nconfidence\x18\n \x01(\x01\x12,\n\testimates\x18\x0b \x03(\x0b\x32\x19.campaignlift.v1.Estimate2p\n\x11\x45valuationService\x12[\n\x0e\x45valuatePolicy\x12&.campaignlift.v1.EvaluatePolicyRequest\x1a!.campaignlift.v1.PolicyEvaluationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'protos/campaignlift/v1/evaluation.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n\x15\x45valuatePolicyRequest\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x13\n\x0bpolicy_json\x18\x03 \x01(\t\x12\x11\n\tobjective\x18\x04 \x01(\t\x12\x0e\n\x06reward\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t\x12\x31\n\rdecided_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x64\x65\x63ided_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nconfidence\x18\t \x01(\x01\x12\x19\n\x11\x62ootstrap_samples\x18\n \x01(\x05\x12\x0c\n\x04seed\x18\x0b \x01(\x03\x12\x12\n\nraw_reward\x18\x0c \x01(\x08\"\x91\x01\n\x08\x45stimate\x12\x11\n\testimator\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\tstd_error\x18\x03 \x01(\x01\x12\x0e\n\x06\x63i_low\x18\x04 \x01(\x01\x12\x0f\n\x07\x63i_high\x18\x05 \x01(\x01\x12\x1d\n\x15\x65\x66\x66\x65\x63tive_sample_size\x18\x06 \x01(\x01\x12\x10\n\x08interval\x18\x07 \x01(\t\"\xa4\x02\n\x10PolicyEvaluation\x12\x12\n\nexperiment\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x11\n\tobjective\x18\x04 \x01(\t\x12\x0e\n\x06reward\x18\x05 \x01(\t\x12\x11\n\tdecisions\x18\x06 \x01(\x03\x12\x1a\n\x12logged_mean_reward\x18\x07 \x01(\x01\x12\x15\n\rlogged_ci_low\x18\x08 \x01(\x01\x12\x16\n\x0elogged_ci_high\x18\t \x01(\x01\x12\x12\n\nconfidence\x18\n \x01(\x01\x12,\n\testimates\x18\x0b \x03(\x0b\x32\x19.campaignlift.v1.Estimate\x12\x12\n\nraw_reward\x18\x0c \x01(\x08\x32p\n\x11\x45valuationService\x12[\n\x0e\x45valuatePolicy\x12&.campaignlift.v1.EvaluatePolicyRequest\x1a!.campaignlift.v1.PolicyEvaluationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,11 +33,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.campaignlift.v1.eval
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATEPOLICYREQUEST']._serialized_start=94
-  _globals['_EVALUATEPOLICYREQUEST']._serialized_end=397
-  _globals['_ESTIMATE']._serialized_start=400
-  _globals['_ESTIMATE']._serialized_end=545
-  _globals['_POLICYEVALUATION']._serialized_start=548
-  _globals['_POLICYEVALUATION']._serialized_end=820
-  _globals['_EVALUATIONSERVICE']._serialized_start=822
-  _globals['_EVALUATIONSERVICE']._serialized_end=934
+  _globals['_EVALUATEPOLICYREQUEST']._serialized_end=417
+  _globals['_ESTIMATE']._serialized_start=420
+  _globals['_ESTIMATE']._serialized_end=565
+  _globals['_POLICYEVALUATION']._serialized_start=568
+  _globals['_POLICYEVALUATION']._serialized_end=860
+  _globals['_EVALUATIONSERVICE']._serialized_start=862
+  _globals['_EVALUATIONSERVICE']._serialized_end=974
 # @@protoc_insertion_point(module_scope)

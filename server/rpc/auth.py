@@ -21,14 +21,7 @@ from typing import Any
 import grpc
 
 from common.settings import Settings
-from protos.campaignlift.v1 import (
-    admin_pb2,
-    evaluation_pb2,
-    experiments_pb2,
-    feedback_pb2,
-    scoring_pb2,
-)
-from protos.inference import open_inference_pb2
+from server.rpc.services import ADMIN, EVALUATION, EXPERIMENTS, FEEDBACK, INFERENCE, SCORING
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +80,6 @@ def actor(context: grpc.ServicerContext) -> str:
     return str(metadata.get(ACTOR_HEADER, "admin"))[:128]
 
 
-def _service(module: Any, name: str) -> str:
-    return str(module.DESCRIPTOR.services_by_name[name].full_name)
-
-
-SCORING = _service(scoring_pb2, "ScoringService")
-INFERENCE = _service(open_inference_pb2, "GRPCInferenceService")
-FEEDBACK = _service(feedback_pb2, "FeedbackService")
-ADMIN = _service(admin_pb2, "ModelAdminService")
-EXPERIMENTS = _service(experiments_pb2, "ExperimentService")
-EVALUATION = _service(evaluation_pb2, "EvaluationService")
 EXPERIMENT_CHANGES = ("SaveExperiment", "SetExperimentStatus")
 
 

@@ -21,14 +21,17 @@ from collections.abc import Callable, Sequence
 
 from common.errors import CampaignLiftError, Unavailable
 from feedback.decisions import DecisionRecord, write_decisions
+from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S
 from feedback.store import Store
+from server.runtime.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
 Pending = DecisionRecord | Callable[[], DecisionRecord]
+MAX_BACKOFF_S = 2.0
 
 
-class DecisionLog:
+class DecisionLog(BackgroundWorker):
     def __init__(
         self,
         store: Store,
@@ -36,24 +39,25 @@ class DecisionLog:
         flush_interval_s: float = 0.05,
         max_queue: int = 100_000,
         batch_size: int = 2000,
+        default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
     ) -> None:
+        super().__init__("decision-log", flush_interval_s)
         self._store = store
-        self._flush_interval_s = flush_interval_s
         self._max_queue = max_queue
         self._batch_size = batch_size
+        self._default_window_s = default_window_s
         self._queue: deque[Pending] = deque()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._closing = False
         self._in_flight = 0
         self.written = 0
         self.write_failures = 0
         self.dropped = 0
         self.refused = 0  # submitted while the queue was full: Score answered UNAVAILABLE
-        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
-        self._thread.start()
+        self.start()
 
     def submit(self, records: Sequence[Pending]) -> None:
-        with self._cond:
+        with self._lock:
             if self._closing:
                 raise Unavailable("server is shutting down")
             if len(self._queue) + len(records) > self._max_queue:
@@ -63,19 +67,19 @@ class DecisionLog:
                     "the store is not keeping up"
                 )
             self._queue.extend(records)
-            if len(self._queue) >= self._batch_size:
-                self._cond.notify()
+            full = len(self._queue) >= self._batch_size
+        if full:
+            self.wake()
 
     @property
     def pending(self) -> int:
-        with self._cond:
+        with self._lock:
             return len(self._queue) + self._in_flight
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Waits until everything submitted so far is committed; False on timeout."""
         deadline = time.monotonic() + timeout_s
-        with self._cond:
-            self._cond.notify()
+        self.wake()
         while self.pending:
             if time.monotonic() > deadline:
                 return False
@@ -83,52 +87,55 @@ class DecisionLog:
         return True
 
     def close(self, timeout_s: float = 30.0) -> None:
-        with self._cond:
+        with self._lock:
             self._closing = True
-            self._cond.notify()
-        self._thread.join(timeout_s)
+        self.stop(timeout_s)
         if self.pending:
             log.error("decision log closed with %d decisions not written", self.pending)
 
+    def step(self) -> None:
+        while self._write_batch():
+            pass
+
+    def final(self) -> None:
+        self.step()  # drain
+
     def _take(self) -> list[Pending]:
-        with self._cond:
-            if not self._queue and not self._closing:
-                self._cond.wait(self._flush_interval_s)
+        with self._lock:
             n = min(len(self._queue), self._batch_size)
             batch = [self._queue.popleft() for _ in range(n)]
             self._in_flight = len(batch)
             return batch
 
-    def _run(self) -> None:
-        while True:
-            pending = self._take()
-            if not pending:
-                if self._closing:
-                    return
-                continue
-            backoff = 0.05
-            written = 0
+    def _write_batch(self) -> bool:
+        """Writes one batch (retrying while the store is down); False when the queue was empty."""
+        pending = self._take()
+        if not pending:
+            return False
+        written = 0
+        try:
+            batch = [r if isinstance(r, DecisionRecord) else r() for r in pending]
+        except Exception:  # a bug in building records: logged loudly, never retried
+            log.exception("dropping a decision batch of %d", len(pending))
+            self.dropped += len(pending)
+            batch = []
+        backoff = 0.05
+        while batch:
             try:
-                batch = [r if isinstance(r, DecisionRecord) else r() for r in pending]
-            except Exception:  # a bug in building records: logged loudly, never retried
-                log.exception("dropping a decision batch of %d", len(pending))
-                self.dropped += len(pending)
-                batch = []
-            while batch:
-                try:
-                    write_decisions(self._store, batch)
-                    written = len(batch)
-                    break
-                except CampaignLiftError as exc:
-                    self.write_failures += 1
-                    log.warning("decision batch of %d not written yet: %s", len(batch), exc.message)
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-                except Exception:
-                    # A bug, not an outage: retrying cannot help. Counted and logged loudly.
-                    log.exception("dropping a decision batch of %d", len(batch))
-                    self.dropped += len(batch)
-                    break
-            with self._cond:
-                self._in_flight = 0
-                self.written += written
+                write_decisions(self._store, batch, default_window_s=self._default_window_s)
+                written = len(batch)
+                break
+            except CampaignLiftError as exc:
+                self.write_failures += 1
+                log.warning("decision batch of %d not written yet: %s", len(batch), exc.message)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:
+                # A bug, not an outage: retrying cannot help. Counted and logged loudly.
+                log.exception("dropping a decision batch of %d", len(batch))
+                self.dropped += len(batch)
+                break
+        with self._lock:
+            self._in_flight = 0
+            self.written += written
+        return True

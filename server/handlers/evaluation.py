@@ -27,8 +27,8 @@ from feedback.policy_state import get_policy_state
 from feedback.registry import get_version
 from feedback.rewards import OUTCOME_TYPES, default_objective, outcome_type
 from feedback.store import Store
-from server.features import Candidate, ScoreItem, build_feeds
-from server.model import LoadedModel
+from server.handlers.features import Candidate, ScoreItem, build_feeds
+from server.runtime.model import LoadedModel
 
 # Decisions scored per model run: bounds the feed arrays' memory.
 CHUNK = 4_096

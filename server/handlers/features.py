@@ -10,7 +10,7 @@ import numpy as np
 
 from common.errors import InvalidArgument, ResourceExhausted
 from feedback.models import ID_LENGTH as MAX_ID_LENGTH
-from server.model import LoadedModel
+from server.runtime.model import LoadedModel
 
 FeatureMap = Mapping[str, float | str | None]
 

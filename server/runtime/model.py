@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,19 @@ class LoadedModel:
     campaign_categories: dict[str, frozenset[str]]
     # Revenue outputs (expected value, e.g. spend = P(buy) x E[spend | buy]); not targets.
     revenue: tuple[str, ...] = ()
+    # The registered feature schema (outcome types of the targets, revenue, categories, ...).
+    schema: Mapping[str, Any] = field(default_factory=dict)
 
     def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
             return list(self.session.run(outputs, feeds))
         except Exception as exc:  # inputs are validated before: a failure here is a bug
             raise RuntimeError(f"model version {self.version} failed to run: {exc}") from exc
+
+    @property
+    def feature_kinds(self) -> dict[str, str]:
+        """Every graph input (user, then campaign features) with its kind."""
+        return {**self.user_features, **self.campaign_features}
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -70,12 +78,6 @@ class LoadedModel:
             name: Prediction(out[3 * i].ravel(), out[3 * i + 1].ravel(), out[3 * i + 2].ravel())
             for i, name in enumerate(self.objectives)
         }
-
-    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per target: (probability with the campaign, uplift versus no campaign), one per row."""
-        names = [n for t in self.targets for n in output_names(t)[::2]]  # probability, uplift
-        out = self.run(names, feeds)
-        return {t: (out[2 * i], out[2 * i + 1]) for i, t in enumerate(self.targets)}
 
 
 def _session_options() -> ort.SessionOptions:
@@ -119,6 +121,7 @@ def load_model(version: ModelVersion) -> LoadedModel:
             col: frozenset(values) for col, values in schema.get("campaign_categories", {}).items()
         },
         revenue=tuple(schema.get("revenue", {})),
+        schema=dict(schema),
     )
     _check_graph(model, session)
     log.info("loaded model version %s from %s", model.version, path)

@@ -1,58 +1,16 @@
-"""The ModelAdminService servicer: protobuf ↔ server/admin.py, errors mapped in server/errors.py."""
+"""ModelAdminService: thin over server/handlers/admin.py."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
 import grpc
-from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.campaignlift.v1 import admin_pb2, admin_pb2_grpc
-from server.admin import ModelAdmin, StageChange, VersionView
-from server.auth import actor
-from server.errors import grpc_errors
-
-
-def _ts(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at)
-    return ts
-
-
-def _struct(value: dict[str, object]) -> Struct:
-    out = Struct()
-    out.update(value)
-    return out
-
-
-def version_info(view: VersionView) -> admin_pb2.ModelVersionInfo:
-    v = view.version
-    return admin_pb2.ModelVersionInfo(
-        version=v.version,
-        family=v.family,
-        targets=v.targets,
-        sha256=v.sha256,
-        artifact_path=v.artifact_path,
-        metrics=view.flat_metrics,
-        parent_version=v.parent_version or 0,
-        created_at=_ts(v.created_at),
-        stages=view.stages,
-        archived=v.archived_at is not None,
-        feature_schema=_struct(v.feature_schema),
-        lineage=_struct(v.lineage),
-        canary_percent=view.canary_percent,
-    )
-
-
-def stage_change(change: StageChange) -> admin_pb2.StageChange:
-    return admin_pb2.StageChange(
-        stage=change.stage,
-        from_version=change.from_version or 0,
-        to_version=change.to_version or 0,
-        traffic_percent=change.traffic_percent,
-    )
+from server.handlers.admin import ModelAdmin
+from server.rpc.auth import actor
+from server.rpc.converters.admin import event_message, job_message, stage_change, version_info
+from server.rpc.errors import grpc_errors
 
 
 class ModelAdminServicer(admin_pb2_grpc.ModelAdminServiceServicer):
@@ -143,40 +101,11 @@ class ModelAdminServicer(admin_pb2_grpc.ModelAdminServiceServicer):
     def ListStageEvents(
         self, request: admin_pb2.ListStageEventsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListStageEventsResponse:
-        return admin_pb2.ListStageEventsResponse(
-            events=[
-                admin_pb2.StageEvent(
-                    id=e.id,
-                    stage=e.stage,
-                    from_version=e.from_version or 0,
-                    to_version=e.to_version or 0,
-                    traffic_percent=e.traffic_percent or 0.0,
-                    actor=e.actor,
-                    reason=e.reason,
-                    at=_ts(e.at),
-                )
-                for e in self._admin.events(request.stage)
-            ]
-        )
+        events = self._admin.events(request.stage)
+        return admin_pb2.ListStageEventsResponse(events=[event_message(e) for e in events])
 
     @grpc_errors
     def ListRetrainJobs(
         self, request: admin_pb2.ListRetrainJobsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListRetrainJobsResponse:
-        jobs = []
-        for j in self._admin.jobs():
-            job = admin_pb2.RetrainJob(
-                id=j.id,
-                status=j.status,
-                reason=j.reason,
-                outcome_seq_from=j.outcome_seq_from,
-                outcome_seq_to=j.outcome_seq_to,
-                result_version=j.result_version or 0,
-                promoted=j.promoted,
-                message=j.message,
-                created_at=_ts(j.created_at),
-            )
-            if j.finished_at is not None:
-                job.finished_at.CopyFrom(_ts(j.finished_at))
-            jobs.append(job)
-        return admin_pb2.ListRetrainJobsResponse(jobs=jobs)
+        return admin_pb2.ListRetrainJobsResponse(jobs=[job_message(j) for j in self._admin.jobs()])

@@ -4,7 +4,6 @@ drops work (counted) rather than slowing or failing Score."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -12,12 +11,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from common.errors import CampaignLiftError
 from feedback.shadow import ShadowRecord, write_shadow_predictions
 from feedback.store import Store
-from server.model import LoadedModel
-
-log = logging.getLogger(__name__)
+from server.runtime.model import LoadedModel
+from server.runtime.worker import BackgroundWorker
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,53 +26,41 @@ class ShadowJob:
     sizes: list[int]  # candidates per decision, in row order
 
 
-class ShadowScorer:
+class ShadowScorer(BackgroundWorker):
     def __init__(self, store: Store, *, max_jobs: int = 256) -> None:
+        super().__init__("shadow", None)
         self._store = store
         self._jobs: deque[ShadowJob] = deque()
         self._max_jobs = max_jobs
-        self._cond = threading.Condition()
-        self._closing = False
+        self._lock = threading.Lock()
         self.scored = 0
         self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-        self._thread.start()
+        self.start()
 
     def submit(self, job: ShadowJob) -> None:
-        with self._cond:
+        with self._lock:
             if len(self._jobs) >= self._max_jobs:
                 self.dropped += len(job.decision_ids)
                 return
             self._jobs.append(job)
-            self._cond.notify()
+        self.wake()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join(timeout_s)
+        self.stop(timeout_s)
 
-    def _run(self) -> None:
+    def step(self) -> None:
         while True:
-            with self._cond:
-                while not self._jobs and not self._closing:
-                    self._cond.wait()
+            with self._lock:
                 if not self._jobs:
                     return
                 job = self._jobs.popleft()
-            try:
-                self._score(job)
-            except CampaignLiftError as exc:
-                log.warning(
-                    "shadow predictions of %d decisions lost: %s",
-                    len(job.decision_ids),
-                    exc.message,
-                )
-            except Exception:
-                log.exception("shadow scoring failed for %d decisions", len(job.decision_ids))
+            self._score(job)
+
+    def final(self) -> None:
+        self.run_step()
 
     def _score(self, job: ShadowJob) -> None:
-        predictions = job.shadow.predict(job.feeds)
+        predictions = job.shadow.predict_all(job.feeds)
         now = datetime.now(UTC)
         records, start = [], 0
         for decision_id, size in zip(job.decision_ids, job.sizes, strict=True):
@@ -87,10 +72,11 @@ class ShadowScorer:
                     production_version=int(job.production_version),
                     predictions={
                         t: {
-                            "probability": probability[start:stop].astype(float).tolist(),
-                            "uplift": uplift[start:stop].astype(float).tolist(),
+                            "probability": p.value[start:stop].astype(float).tolist(),
+                            "uplift": p.uplift[start:stop].astype(float).tolist(),
                         }
-                        for t, (probability, uplift) in predictions.items()
+                        for t, p in predictions.items()
+                        if t in job.shadow.targets
                     },
                     created_at=now,
                 )

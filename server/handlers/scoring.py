@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import functools
-import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
-from common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from common.errors import FailedPrecondition, ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord
-from feedback.experiments import Experiment, get_experiment
-from feedback.policies import Policy, Scores, build_policy, decide
-from feedback.policy_state import get_policy_state
+from feedback.policies import Scores, build_policy, decide
 from feedback.privacy import stored_unit_id
 from feedback.rewards import default_objective
 from feedback.store import Store
-from server.decision_log import DecisionLog
-from server.features import ScoreItem, build_feeds, validate_item
-from server.metrics import ServerMetrics
-from server.model import LoadedModel, Prediction
-from server.registry_client import ModelManager
-from server.shadow import ShadowJob, ShadowScorer
-
-EXPERIMENT_CACHE_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateResult:
-    campaign_id: str
-    probability: dict[str, float]
-    uplift: dict[str, float]
-    propensity: float
+from server.handlers.features import ScoreItem, build_feeds, validate_item
+from server.runtime.caches import Assignment, Experiments, PolicyStates
+from server.runtime.decision_log import DecisionLog
+from server.runtime.metrics import ServerMetrics
+from server.runtime.model import LoadedModel, Prediction
+from server.runtime.models import ModelManager
+from server.runtime.shadow import ShadowJob, ShadowScorer
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,82 +51,6 @@ class ScoreResult:
     # Per revenue output (e.g. spend): expected value with each candidate, and its uplift.
     expected: dict[str, list[float]] = field(default_factory=dict)
     expected_uplift: dict[str, list[float]] = field(default_factory=dict)
-
-    @property
-    def candidates(self) -> list[CandidateResult]:
-        return [
-            CandidateResult(
-                campaign_id=cid,
-                probability={t: v[j] for t, v in self.probability.items()},
-                uplift={t: v[j] for t, v in self.uplift.items()},
-                propensity=self.propensities[j],
-            )
-            for j, cid in enumerate(self.campaign_ids)
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    experiment: str  # "" when the unit is not in the experiment (then variant is "" too)
-    variant: str
-    policy: Policy
-    # Where the policy's learned state lives: (experiment, variant), or None.
-    state_key: tuple[str, str] | None
-
-
-class Experiments:
-    """Experiments read from the store, cached briefly so Score does not query per request."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._cache: dict[str, tuple[float, Experiment, list[Policy]]] = {}
-        self._lock = threading.Lock()
-
-    def assign(self, name: str, unit_id: str, user_features: Mapping[str, Any]) -> Assignment:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(name)
-        if hit is None or hit[0] < now:
-            experiment = get_experiment(self._store, name)
-            try:
-                policies = [build_policy(v.policy) for v in experiment.variants]
-            except InvalidArgument as exc:  # the experiment's config is wrong, not the request
-                raise FailedPrecondition(
-                    f"experiment {name!r} is misconfigured: {exc.message}"
-                ) from exc
-            hit = (now + EXPERIMENT_CACHE_S, experiment, policies)
-            with self._lock:
-                self._cache[name] = hit
-        _, experiment, policies = hit
-        i = experiment.assign(unit_id, user_features)
-        if i is None:  # stopped, not eligible, outside the namespace or coverage
-            return Assignment("", "", policies[experiment.fallback], None)
-        variant = experiment.variants[i].name
-        key = (experiment.name, variant) if policies[i].stateful else None
-        return Assignment(experiment.name, variant, policies[i], key)
-
-
-class PolicyStates:
-    """Learning policies' state as the store holds it, re-read at most every `refresh_s`: every
-    replica scores with the same posteriors, at most one refresh behind."""
-
-    def __init__(self, store: Store, refresh_s: float) -> None:
-        self._store = store
-        self._refresh_s = refresh_s
-        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str], policy: Policy) -> Any:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and hit[0] >= now:
-            return hit[1]
-        row = get_policy_state(self._store, *key)
-        prepared = policy.prepare(row.state if row is not None else policy.initial_state())
-        with self._lock:
-            self._cache[key] = (now + self._refresh_s, prepared)
-        return prepared
 
 
 class Scorer:

@@ -29,8 +29,9 @@ from feedback.registry import (
     stages,
 )
 from feedback.store import Store
-from server.metrics import ServerMetrics
-from server.model import LoadedModel, load_model
+from server.runtime.metrics import ServerMetrics
+from server.runtime.model import LoadedModel, load_model
+from server.runtime.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +59,17 @@ class ModelManager:
         self._refused: dict[str, tuple[int, datetime]] = {}
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
-        self._refresh_lock = threading.Lock()  # the poll thread and retrain runner both refresh
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresh_lock = threading.Lock()  # the poll thread and callers may both refresh
+        self._poller = _PointerPoll(self, poll_interval_s)
         self.swaps = 0
         self.load_failures = 0
 
     def start(self) -> None:
         self.refresh()
-        self._thread = threading.Thread(target=self._poll, name="model-poll", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._poller.stop(5)
 
     @property
     def shadow(self) -> LoadedModel | None:
@@ -83,6 +80,11 @@ class ModelManager:
     def current(self) -> LoadedModel | None:
         """The production model now serving, if any."""
         return self._current
+
+    def loaded(self) -> list[LoadedModel]:
+        """Every model serving traffic now: production and the canary."""
+        canary = self._canary
+        return [m for m in (self._current, canary[0] if canary else None) if m is not None]
 
     def production(self) -> LoadedModel:
         model = self._current
@@ -213,11 +215,13 @@ class ModelManager:
             if self._shadow is not None:
                 log.info("shadow: version %s scores production's traffic", self._shadow.version)
 
-    def _poll(self) -> None:
-        while not self._stop.wait(self._poll_interval_s):
-            try:
-                self.refresh()
-            except CampaignLiftError as exc:
-                log.warning("model pointer check failed: %s", exc.message)
-            except Exception:
-                log.exception("model pointer check crashed; will retry")
+
+class _PointerPoll(BackgroundWorker):
+    """Follows the stage pointers every poll interval; a failed check keeps the current model."""
+
+    def __init__(self, models: ModelManager, interval_s: float) -> None:
+        super().__init__("model-poll", interval_s)
+        self._models = models
+
+    def step(self) -> None:
+        self._models.refresh()

@@ -1,35 +1,17 @@
-"""ExperimentService: the A/B report of feedback/ab_report.py over gRPC."""
+"""ExperimentService messages <-> feedback's experiments, reports and policy state."""
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
 
-import grpc
-
-from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from feedback.ab_report import ExperimentReport, VariantSummary, experiment_report
-from feedback.experiments import (
-    Condition,
-    Experiment,
-    Namespace,
-    Variant,
-    get_experiment,
-    list_experiments,
-    save_experiment,
-    set_status,
-)
-from feedback.policies import LinUCB, ThompsonSampling, build_policy
-from feedback.policy_state import PolicyState, get_policy_state
+from common.errors import InvalidArgument
+from feedback.ab_report import ExperimentReport, VariantSummary
+from feedback.experiments import Condition, Experiment, Namespace, Variant
 from feedback.report_data import METRICS
 from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S
-from feedback.store import Store
-from protos.campaignlift.v1 import experiments_pb2, experiments_pb2_grpc
-from server.errors import grpc_errors
-
-# Ten years: longer calibration windows mean "everything" and overflow timedelta.
-MAX_WINDOW_S = 10 * 365 * 86_400.0
+from protos.campaignlift.v1 import experiments_pb2
+from server.handlers.experiments import PolicyStateView
 
 
 def _metric_message(v: VariantSummary, m: str) -> experiments_pb2.MetricResult:
@@ -164,7 +146,7 @@ def definition_message(experiment: Experiment) -> experiments_pb2.ExperimentDefi
 
 
 def experiment_from(msg: experiments_pb2.ExperimentDefinition) -> Experiment:
-    """Checks every variant's policy by building it: a bad config is refused when saved."""
+    """The experiment a definition describes; its policies are checked when it is saved."""
     variants = []
     for i, v in enumerate(msg.variants):
         try:
@@ -175,10 +157,6 @@ def experiment_from(msg: experiments_pb2.ExperimentDefinition) -> Experiment:
             ) from exc
         if not isinstance(policy, dict):
             raise InvalidArgument(f"experiment.variants[{i}].policy_json must be a JSON object")
-        try:
-            build_policy(policy)
-        except InvalidArgument as exc:
-            raise InvalidArgument(f"experiment.variants[{i}]: {exc.message}") from exc
         variants.append(Variant(v.name, v.weight, policy))
     conditions = []
     for i, c in enumerate(msg.eligibility):
@@ -206,99 +184,20 @@ def experiment_from(msg: experiments_pb2.ExperimentDefinition) -> Experiment:
     )
 
 
-def policy_state_message(
-    experiment: Experiment, variant: str, state: PolicyState | None
-) -> experiments_pb2.PolicyStateResponse:
-    names = [v.name for v in experiment.variants]
-    if variant not in names:
-        raise NotFound(f"experiment {experiment.name!r} has no variant {variant!r} (has {names})")
-    policy = build_policy(experiment.variants[names.index(variant)].policy)
-    if not policy.stateful:
-        raise FailedPrecondition(
-            f"variant {variant!r} of {experiment.name!r} runs {policy.name!r}, which learns nothing"
-        )
+def policy_state_message(view: PolicyStateView) -> experiments_pb2.PolicyStateResponse:
     msg = experiments_pb2.PolicyStateResponse(
-        experiment=experiment.name, variant=variant, policy=policy.name
+        experiment=view.experiment, variant=view.variant, policy=view.policy
     )
-    if state is None:
+    if view.settled_through is None:
         return msg
-    msg.settled_through.FromDatetime(state.settled_through)
-    msg.decisions, msg.rewards, msg.updates = state.decisions, state.rewards, state.updates
-    for arm, stats in sorted(state.state.get("arms", {}).items()):
-        if isinstance(policy, ThompsonSampling):
-            s, f = stats
-            msg.arms.add(
-                arm=arm,
-                successes=s,
-                failures=f,
-                posterior_mean=policy.posterior_mean(s, f),
-                observations=int(s + f),
-            )
-        elif isinstance(policy, LinUCB):
-            mean, n = policy.arm_summary(stats)
-            msg.arms.add(arm=arm, posterior_mean=mean, observations=n)
+    msg.settled_through.FromDatetime(view.settled_through)
+    msg.decisions, msg.rewards, msg.updates = view.decisions, view.rewards, view.updates
+    for a in view.arms:
+        msg.arms.add(
+            arm=a.arm,
+            successes=a.successes,
+            failures=a.failures,
+            posterior_mean=a.posterior_mean,
+            observations=a.observations,
+        )
     return msg
-
-
-class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @grpc_errors
-    def SaveExperiment(
-        self, request: experiments_pb2.SaveExperimentRequest, context: grpc.ServicerContext
-    ) -> experiments_pb2.ExperimentDefinition:
-        experiment = experiment_from(request.experiment)
-        save_experiment(self._store, experiment)
-        return definition_message(get_experiment(self._store, experiment.name))
-
-    @grpc_errors
-    def GetExperiment(
-        self, request: experiments_pb2.GetExperimentRequest, context: grpc.ServicerContext
-    ) -> experiments_pb2.ExperimentDefinition:
-        return definition_message(get_experiment(self._store, request.name))
-
-    @grpc_errors
-    def ListExperiments(
-        self, request: experiments_pb2.ListExperimentsRequest, context: grpc.ServicerContext
-    ) -> experiments_pb2.ListExperimentsResponse:
-        return experiments_pb2.ListExperimentsResponse(
-            experiments=[definition_message(e) for e in list_experiments(self._store)]
-        )
-
-    @grpc_errors
-    def SetExperimentStatus(
-        self, request: experiments_pb2.SetExperimentStatusRequest, context: grpc.ServicerContext
-    ) -> experiments_pb2.ExperimentDefinition:
-        return definition_message(
-            set_status(self._store, request.name, request.status, request.release or None)
-        )
-
-    @grpc_errors
-    def GetPolicyState(
-        self, request: experiments_pb2.GetPolicyStateRequest, context: grpc.ServicerContext
-    ) -> experiments_pb2.PolicyStateResponse:
-        experiment = get_experiment(self._store, request.experiment)
-        state = get_policy_state(self._store, request.experiment, request.variant)
-        return policy_state_message(experiment, request.variant, state)
-
-    @grpc_errors
-    def GetReport(
-        self, request: experiments_pb2.GetReportRequest, context: grpc.ServicerContext
-    ) -> experiments_pb2.ExperimentReport:
-        covariate = request.covariate if request.HasField("covariate") else None
-        window_s = request.calibration_window_s
-        if not (math.isfinite(window_s) and window_s >= 0):
-            raise InvalidArgument(f"calibration_window_s must be >= 0, got {window_s}")
-        if window_s > MAX_WINDOW_S:
-            raise InvalidArgument(
-                f"calibration_window_s must be at most {MAX_WINDOW_S:.0f}, got {window_s}"
-            )
-        window = timedelta(seconds=window_s) if window_s else None
-        try:
-            report = experiment_report(self._store, request.experiment, covariate, window)
-        except InvalidArgument as exc:
-            if covariate:  # the covariate's values are the only user data a report computes on
-                exc.message = f"covariate {covariate!r}: {exc.message}"
-            raise
-        return report_message(report)

@@ -3,52 +3,50 @@ and exports them through the server's Prometheus registry."""
 
 from __future__ import annotations
 
-import logging
 import threading
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from common.errors import CampaignLiftError
 from feedback.monitoring import CalibrationRow, ScoredMinutes, calibration
 from feedback.store import Store
-from server.metrics import ServerMetrics
+from server.runtime.metrics import ServerMetrics
+from server.runtime.worker import BackgroundWorker
 
-log = logging.getLogger(__name__)
 
-
-class CalibrationMonitor:
-    """Refreshes the calibration gauges every `interval_s` (0: only when refresh() is called)."""
+class CalibrationMonitor(BackgroundWorker):
+    """Refreshes the calibration gauges every `interval_s` (0: only when refresh() is called).
+    `labels` gives the served models' targets with the outcome type labelling each."""
 
     def __init__(
-        self, store: Store, metrics: ServerMetrics, *, window_s: float, interval_s: float
+        self,
+        store: Store,
+        metrics: ServerMetrics,
+        *,
+        window_s: float,
+        interval_s: float,
+        labels: Callable[[], Mapping[str, str] | None] = lambda: None,
     ) -> None:
+        super().__init__("calibration", interval_s or None)
         self._store = store
         self._m = metrics
         self._window = timedelta(seconds=window_s)
-        self._interval_s = interval_s
+        self._labels = labels
+        self._enabled = interval_s > 0
         # Whole minutes' predicted sums between refreshes: each refresh reads what is new.
         self._scored = ScoredMinutes()
         self._lock = threading.Lock()  # the timer and a caller of refresh() share the cache
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._interval_s > 0:
-            self._thread = threading.Thread(target=self._run, name="calibration", daemon=True)
-            self._thread.start()
+        if self._enabled:
+            super().start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.refresh()
-            except CampaignLiftError as exc:  # a store outage: keep the last values, try again
-                log.warning("calibration gauges not refreshed: %s", exc.message)
-            except Exception:  # a bug: said loudly, and the gauges keep their thread
-                log.exception("calibration gauges not refreshed")
+    def step(self) -> None:
+        self.refresh()
 
     def refresh(self) -> list[CalibrationRow]:
         """Recomputes every gauge; label sets absent from the new window are removed."""
         with self._lock:
-            rows = calibration(self._store, self._window, cache=self._scored)
+            rows = calibration(self._store, self._window, labels=self._labels(), cache=self._scored)
         gauges = (
             self._m.calibration_predicted,
             self._m.calibration_observed,
@@ -64,8 +62,3 @@ class CalibrationMonitor:
             self._m.calibration_ratio.labels(*labels).set(r.ratio)
             self._m.calibration_decisions.labels(*labels).set(r.count)
         return rows
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)

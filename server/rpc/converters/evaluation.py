@@ -1,18 +1,16 @@
-"""EvaluationService: off-policy evaluation of server/evaluation.py over gRPC."""
+"""EvaluationService messages <-> server/handlers/evaluation.py's query and result."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import InvalidArgument
-from protos.campaignlift.v1 import evaluation_pb2, evaluation_pb2_grpc
-from server.converters import timestamp
-from server.errors import grpc_errors
-from server.evaluation import EvaluationQuery, PolicyEvaluation, PolicyEvaluator
+from protos.campaignlift.v1 import evaluation_pb2
+from server.handlers.evaluation import EvaluationQuery, PolicyEvaluation
+from server.rpc.converters.common import timestamp
 
 DEFAULT_CONFIDENCE = 0.95
 MAX_BOOTSTRAP = 10_000
@@ -48,6 +46,7 @@ def query_from(msg: evaluation_pb2.EvaluatePolicyRequest) -> EvaluationQuery:
         confidence=msg.confidence or DEFAULT_CONFIDENCE,
         bootstrap=msg.bootstrap_samples,
         seed=msg.seed,
+        raw_reward=msg.raw_reward,
     )
 
 
@@ -63,6 +62,7 @@ def evaluation_message(result: PolicyEvaluation) -> evaluation_pb2.PolicyEvaluat
         logged_ci_low=result.logged_ci[0],
         logged_ci_high=result.logged_ci[1],
         confidence=result.confidence,
+        raw_reward=result.raw_reward,
         estimates=[
             evaluation_pb2.Estimate(
                 estimator=e.estimator,
@@ -76,14 +76,3 @@ def evaluation_message(result: PolicyEvaluation) -> evaluation_pb2.PolicyEvaluat
             for e in result.estimates
         ],
     )
-
-
-class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
-    def __init__(self, evaluator: PolicyEvaluator) -> None:
-        self._evaluator = evaluator
-
-    @grpc_errors
-    def EvaluatePolicy(
-        self, request: evaluation_pb2.EvaluatePolicyRequest, context: grpc.ServicerContext
-    ) -> evaluation_pb2.PolicyEvaluation:
-        return evaluation_message(self._evaluator.evaluate(query_from(request)))

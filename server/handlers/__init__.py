@@ -1,0 +1,1 @@
+"""Transport-free handlers, one per service: plain Python the gRPC layer calls."""

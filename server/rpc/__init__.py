@@ -1,0 +1,1 @@
+"""The gRPC layer: thin servicers, converters per service, errors, auth, limits, metrics."""

@@ -1,0 +1,1 @@
+"""Protobuf messages <-> the handlers' transport-free types, per service."""

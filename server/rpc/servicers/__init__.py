@@ -1,0 +1,1 @@
+"""Servicers: protobuf in, a handler call, protobuf out; nothing else."""
