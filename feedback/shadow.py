@@ -15,8 +15,10 @@ from sqlalchemy import insert, select
 
 from common.errors import FailedPrecondition
 from feedback.models import DecisionRow, ShadowPredictionRow
+from feedback.rewards import label_of, outcome_labels
 from feedback.store import Store
-from feedback.training_data import labelled_decisions
+
+CHUNK = 500  # decision ids per IN list
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,16 @@ def _greedy(uplift: list[float]) -> int:
     return int(np.argmax(np.append(np.asarray(uplift, dtype=float), 0.0)))
 
 
+def _labels(store: Store, decision_ids: list[str], label: str) -> dict[str, float]:
+    """The label of outcome type `label` of each decision that has outcomes (feedback/rewards)."""
+    out: dict[str, float] = {}
+    with store.transaction() as session:
+        for start in range(0, len(decision_ids), CHUNK):
+            stmt = select(outcome_labels(decision_ids[start : start + CHUNK]))
+            out.update({r.decision_id: label_of(r, label) for r in session.execute(stmt)})
+    return out
+
+
 def shadow_report(store: Store, shadow_version: int, target: str, label: str) -> ShadowReport:
     """Compares on `target`; `label` is the outcome type (click, conversion) that labels it."""
     stmt = (
@@ -84,10 +96,9 @@ def shadow_report(store: Store, shadow_version: int, target: str, label: str) ->
         if campaign_id is not None:
             j = next(i for i, c in enumerate(candidates) if c["campaign_id"] == campaign_id)
             chosen[shadow.decision_id] = (shadow_p[j], prod_p[j])
-    labels = labelled_decisions(store)
-    labels = labels[labels["decision_id"].isin(chosen.keys())] if not labels.empty else labels
-    observed = labels[label].to_numpy(float) if not labels.empty else np.array([])
-    picked = [chosen[d] for d in labels["decision_id"]] if not labels.empty else []
+    observed_by_id = _labels(store, sorted(chosen), label)
+    observed = np.array([observed_by_id.get(d, 0.0) for d in chosen])
+    picked = list(chosen.values())
     return ShadowReport(
         shadow_version=shadow_version,
         production_version=production_version,
