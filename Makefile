@@ -30,11 +30,12 @@ bench-policy: $(BENCH_STAMP)
 proto: $(STAMP)
 	$(PY) -m protos.generate
 
-## lint: ruff and mypy on the source
+## lint: ruff, mypy and the import contracts (what may import what: docs/architecture.md)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy common server trainer feedback clients bench
+	$(VENV)/bin/lint-imports
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -284,5 +284,20 @@ class ReportCellRow(Base):
     variant: Mapped[str] = mapped_column(String(128), primary_key=True)
     # "day:<date>" for unit cells, "campaign:<id>" for a campaign's decisions.
     cell: Mapped[str] = mapped_column(String(ID_LENGTH + 16), primary_key=True)
-    # [units, decisions, outcomes, sums..., squares..., sum x, sum x^2, sum x*metric...]
-    sums: Mapped[list[Any]]
+    # Additive sums (feedback.report_summary.CELL_FIELDS): units, decisions and outcomes; per
+    # metric its sum, its sum of squares and its sum times the covariate; the covariate's sum
+    # and sum of squares. Campaign cells sum over decisions and keep no squares.
+    units: Mapped[float] = mapped_column(Float, default=0.0)
+    decisions: Mapped[float] = mapped_column(Float, default=0.0)
+    outcomes: Mapped[float] = mapped_column(Float, default=0.0)
+    sum_click: Mapped[float] = mapped_column(Float, default=0.0)
+    sum_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    sum_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_click: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    sum_x: Mapped[float] = mapped_column(Float, default=0.0)
+    sum_x2: Mapped[float] = mapped_column(Float, default=0.0)
+    xy_click: Mapped[float] = mapped_column(Float, default=0.0)
+    xy_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    xy_revenue: Mapped[float] = mapped_column(Float, default=0.0)

@@ -63,6 +63,21 @@ DAY, CAMPAIGN = "day:", "campaign:"
 # Serializes refreshes of one experiment across replicas (PostgreSQL).
 LOCK_BASE = 0x52455054
 
+# The additive sums of a report cell, one column each (feedback.models.ReportCellRow). Unit
+# cells (per variant and day of a unit's first decision) use all of them; campaign cells (per
+# variant and campaign, over decisions) the first six.
+CELL_FIELDS = (
+    "units",
+    "decisions",
+    "outcomes",
+    *(f"sum_{m}" for m in METRICS),
+    *(f"sq_{m}" for m in METRICS),
+    "sum_x",
+    "sum_x2",
+    *(f"xy_{m}" for m in METRICS),
+)
+Cell = dict[str, float]
+
 UNIT_FIELDS = (
     "decisions",
     "outcomes",
@@ -152,8 +167,9 @@ def _recompute(
     return list(rows.values())
 
 
-def _unit_vector(rows: Iterable[dict[str, Any]]) -> list[float]:
-    """[units, decisions, outcomes, sums (3), squares (3), sum x, sum x^2, sum x*metric (3)]."""
+def _unit_cell(rows: Iterable[dict[str, Any]]) -> Cell:
+    """One unit's contribution to its day cell: its metrics (any click or conversion, summed
+    revenue), their squares, its covariate and the cross products."""
     rows = list(rows)
     y = {
         "click": max(r["click_any"] for r in rows),
@@ -161,45 +177,41 @@ def _unit_vector(rows: Iterable[dict[str, Any]]) -> list[float]:
         "revenue": sum(r["revenue"] for r in rows),
     }
     x = max(r["x"] for r in rows)
-    return [
-        1.0,
-        float(sum(r["decisions"] for r in rows)),
-        float(sum(r["outcomes"] for r in rows)),
-        *[y[m] for m in METRICS],
-        *[y[m] * y[m] for m in METRICS],
-        x,
-        x * x,
-        *[x * y[m] for m in METRICS],
-    ]
+    cell = {
+        "units": 1.0,
+        "decisions": float(sum(r["decisions"] for r in rows)),
+        "outcomes": float(sum(r["outcomes"] for r in rows)),
+        "sum_x": x,
+        "sum_x2": x * x,
+    }
+    for m in METRICS:
+        cell.update({f"sum_{m}": y[m], f"sq_{m}": y[m] * y[m], f"xy_{m}": x * y[m]})
+    return cell
 
 
-def _campaign_vector(r: dict[str, Any]) -> list[float]:
-    """[units, decisions, outcomes, click, conversion, revenue] over decisions."""
-    return [1.0, float(r["decisions"]), float(r["outcomes"]), *[float(r[m]) for m in METRICS]]
+def _campaign_cell(r: dict[str, Any]) -> Cell:
+    """One unit's decisions of one campaign: their count, outcomes and summed metrics."""
+    cell = {"units": 1.0, "decisions": float(r["decisions"]), "outcomes": float(r["outcomes"])}
+    cell.update({f"sum_{m}": float(r[m]) for m in METRICS})
+    return cell
 
 
-def _contributions(rows: Sequence[dict[str, Any]], sign: float) -> dict[tuple[str, str], Any]:
-    deltas: dict[tuple[str, str], Any] = {}
+def _contributions(rows: Sequence[dict[str, Any]], sign: float) -> dict[tuple[str, str], Cell]:
+    deltas: dict[tuple[str, str], Cell] = {}
     by_unit: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_unit[(r["unit_id"], r["variant"])].append(r)
-        key = (r["variant"], CAMPAIGN + r["campaign_id"])
-        _add(deltas, key, _campaign_vector(r), sign)
+        _add(deltas, (r["variant"], CAMPAIGN + r["campaign_id"]), _campaign_cell(r), sign)
     for (_, variant), unit in by_unit.items():
         key = (variant, DAY + min(r["first_day"] for r in unit))
-        _add(deltas, key, _unit_vector(unit), sign)
+        _add(deltas, key, _unit_cell(unit), sign)
     return deltas
 
 
-def _add(
-    deltas: dict[tuple[str, str], Any], key: tuple[str, str], v: list[float], s: float
-) -> None:
-    current = deltas.get(key)
-    deltas[key] = (
-        [s * x for x in v]
-        if current is None
-        else [a + s * x for a, x in zip(current, v, strict=True)]
-    )
+def _add(deltas: dict[tuple[str, str], Cell], key: tuple[str, str], cell: Cell, s: float) -> None:
+    total = deltas.setdefault(key, dict.fromkeys(CELL_FIELDS, 0.0))
+    for name, value in cell.items():
+        total[name] += s * value
 
 
 def _as_dicts(session: Session, stmt: Any) -> list[dict[str, Any]]:
@@ -230,47 +242,45 @@ def _rebuild(session: Session, experiment: str, covariate: str) -> None:
     x = units.c.x
     day_cells = select(
         units.c.variant,
-        units.c.day,
-        func.count(),
-        func.sum(units.c.decisions),
-        func.sum(units.c.outcomes),
-        *[func.sum(units.c[m]) for m in METRICS],
-        *[func.sum(units.c[m] * units.c[m]) for m in METRICS],
-        func.sum(x),
-        func.sum(x * x),
-        *[func.sum(x * units.c[m]) for m in METRICS],
+        units.c.day.label("cell"),
+        func.count().label("units"),
+        func.sum(units.c.decisions).label("decisions"),
+        func.sum(units.c.outcomes).label("outcomes"),
+        *[func.sum(units.c[m]).label(f"sum_{m}") for m in METRICS],
+        *[func.sum(units.c[m] * units.c[m]).label(f"sq_{m}") for m in METRICS],
+        func.sum(x).label("sum_x"),
+        func.sum(x * x).label("sum_x2"),
+        *[func.sum(x * units.c[m]).label(f"xy_{m}") for m in METRICS],
     ).group_by(units.c.variant, units.c.day)
     campaign_cells = (
         select(
             u.variant,
-            u.campaign_id,
-            func.count(),
-            func.sum(u.decisions),
-            func.sum(u.outcomes),
-            *[func.sum(getattr(u, m)) for m in METRICS],
+            u.campaign_id.label("cell"),
+            func.count().label("units"),
+            func.sum(u.decisions).label("decisions"),
+            func.sum(u.outcomes).label("outcomes"),
+            *[func.sum(getattr(u, m)).label(f"sum_{m}") for m in METRICS],
         )
         .where(u.experiment == experiment)
         .group_by(u.variant, u.campaign_id)
     )
     cells = [
-        {
-            "experiment": experiment,
-            "variant": r[0],
-            "cell": DAY + str(r[1]),
-            "sums": [float(v or 0.0) for v in r[2:]],
-        }
-        for r in session.execute(day_cells)
-    ] + [
-        {
-            "experiment": experiment,
-            "variant": r[0],
-            "cell": CAMPAIGN + str(r[1]),
-            "sums": [float(v or 0.0) for v in r[2:]],
-        }
-        for r in session.execute(campaign_cells)
+        _cell_row(experiment, prefix, r)
+        for prefix, stmt in ((DAY, day_cells), (CAMPAIGN, campaign_cells))
+        for r in session.execute(stmt).mappings()
     ]
     if cells:
         session.execute(insert(ReportCellRow), cells)
+
+
+def _cell_row(experiment: str, prefix: str, r: Any) -> dict[str, Any]:
+    """A report_cells row from a rebuild's aggregate (absent sums are 0)."""
+    return {
+        "experiment": experiment,
+        "variant": r["variant"],
+        "cell": prefix + str(r["cell"]),
+        **{name: float(r.get(name) or 0.0) for name in CELL_FIELDS},
+    }
 
 
 def _touched_units(session: Session, experiment: str, state: ReportSummaryRow) -> set[str]:
@@ -308,15 +318,12 @@ def _update(session: Session, experiment: str, covariate: str, units: set[str]) 
     for (variant, cell), delta in deltas.items():
         row = session.get(ReportCellRow, (experiment, variant, cell))
         if row is None:
-            session.add(
-                ReportCellRow(experiment=experiment, variant=variant, cell=cell, sums=delta)
-            )
-            continue
-        sums = [a + d for a, d in zip(row.sums, delta, strict=True)]
-        if sums[0] <= 0:  # no unit left in the cell
+            session.add(ReportCellRow(experiment=experiment, variant=variant, cell=cell, **delta))
+        elif row.units + delta["units"] <= 0:  # no unit left in the cell
             session.delete(row)
         else:
-            row.sums = sums
+            for name, value in delta.items():
+                setattr(row, name, getattr(row, name) + value)
     for start in range(0, len(ids), CHUNK):
         session.execute(
             delete(ReportUnitRow).where(
@@ -374,34 +381,40 @@ def summarized(
         ).all()
     days, campaigns = [], []
     for c in cells:
-        s = [float(v) for v in c.sums]
         if c.cell.startswith(DAY):
-            days.append(
-                UnitSums(
-                    variant=c.variant,
-                    day=c.cell[len(DAY) :],
-                    units=round(s[0]),
-                    decisions=round(s[1]),
-                    outcomes=round(s[2]),
-                    sums=dict(zip(METRICS, s[3:6], strict=True)),
-                    squares=dict(zip(METRICS, s[6:9], strict=True)),
-                    sum_x=s[9],
-                    sum_x2=s[10],
-                    sum_xy=dict(zip(METRICS, s[11:14], strict=True)) if covariate else None,
-                )
-            )
+            days.append(_unit_sums(c, c.cell[len(DAY) :], bool(covariate)))
         else:
-            campaign = c.cell[len(CAMPAIGN) :]
-            campaigns.append(
-                CampaignSums(
-                    variant=c.variant,
-                    campaign_id=campaign or None,
-                    units=round(s[0]),
-                    decisions=round(s[1]),
-                    outcomes=round(s[2]),
-                    sums=dict(zip(METRICS, s[3:6], strict=True)),
-                )
-            )
+            campaigns.append(_campaign_sums(c, c.cell[len(CAMPAIGN) :] or None))
     days.sort(key=lambda r: (r.day, r.variant))
     campaigns.sort(key=lambda r: (r.variant, r.campaign_id or ""))
     return days, campaigns
+
+
+def _per_metric(c: ReportCellRow, prefix: str) -> dict[str, float]:
+    return {m: float(getattr(c, f"{prefix}_{m}")) for m in METRICS}
+
+
+def _unit_sums(c: ReportCellRow, day: str, covariate: bool) -> UnitSums:
+    return UnitSums(
+        variant=c.variant,
+        day=day,
+        units=round(c.units),
+        decisions=round(c.decisions),
+        outcomes=round(c.outcomes),
+        sums=_per_metric(c, "sum"),
+        squares=_per_metric(c, "sq"),
+        sum_x=float(c.sum_x),
+        sum_x2=float(c.sum_x2),
+        sum_xy=_per_metric(c, "xy") if covariate else None,
+    )
+
+
+def _campaign_sums(c: ReportCellRow, campaign_id: str | None) -> CampaignSums:
+    return CampaignSums(
+        variant=c.variant,
+        campaign_id=campaign_id,
+        units=round(c.units),
+        decisions=round(c.decisions),
+        outcomes=round(c.outcomes),
+        sums=_per_metric(c, "sum"),
+    )
