@@ -98,3 +98,111 @@ def test_two_processes_serve_on_one_port(
     assert code == 0
     for m in workers:  # the supervisor stopped and reaped both
         assert not Path(f"/proc/{m.group(2)}").exists()
+
+
+SERVE_LINE = re.compile(r"serving on 127\.0\.0\.1:(\d+) \(pid (\d+)(?:, [^)]*)?\)")
+WORKER_PID = re.compile(r"retrain worker pid (\d+)")
+TRAINING_LIBRARIES = ("/sklearn/", "/skl2onnx/", "/lightgbm/")
+
+
+def _mapped(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def _children(pid: int) -> set[int]:
+    """Live children of any of the process's threads (each thread lists the ones it forked)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _wait_for(predicate, what: str, timeout_s: float = 90) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_serve_runs_a_supervised_retrain_worker_and_no_training_code(
+    sqlite_store: Store, tmp_path: Path, trained_logreg
+) -> None:
+    """The serving process maps no training library; its retrain worker child does, is
+    started again after SIGKILL, and stops with the server."""
+    promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    env = {
+        **os.environ,
+        "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
+        "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clients.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        _wait_for(lambda: any(map(SERVE_LINE.search, lines)), f"no serving line: {lines}")
+        line = next(m for m in map(SERVE_LINE.search, lines) if m)
+        server_pid = int(line.group(2))
+        assert server_pid == proc.pid  # one process serves; the worker is its child
+        worker_pid = int(next(m for m in map(WORKER_PID.search, lines) if m).group(1))
+        wait_serving(f"127.0.0.1:{line.group(1)}", timeout_s=60)
+        # The worker has imported what training needs by the time it polls.
+        _wait_for(lambda: "/sklearn/" in _mapped(worker_pid), "the worker never loaded sklearn")
+        served = _mapped(server_pid)
+        assert not [lib for lib in TRAINING_LIBRARIES if lib in served]
+        assert _children(server_pid) == {worker_pid}
+        os.kill(worker_pid, signal.SIGKILL)
+        _wait_for(
+            lambda: _children(server_pid) - {worker_pid},
+            "the retrain worker was not started again",
+        )
+        (restarted,) = _children(server_pid) - {worker_pid}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(90)
+        reader.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0
+    assert not Path(f"/proc/{restarted}").exists()
+
+
+def test_serve_without_a_worker_starts_no_child(
+    sqlite_store: Store, tmp_path: Path, trained_logreg
+) -> None:
+    promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    env = {
+        **os.environ,
+        "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
+        "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clients.cli", "serve", "--no-retrain-worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert SERVE_LINE.search(line) and "retrain worker" not in line, line
+        time.sleep(1.0)
+        assert _children(proc.pid) == set()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
