@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from common.errors import FailedPrecondition
-from feedback.experiments import get_experiment
+from feedback.experiments import Experiment, Variant, get_experiment
 from feedback.monitoring import CalibrationRow, calibration
 from feedback.registry import StageEvent, stage_history
 from feedback.report_data import BINARY, METRICS, CampaignSums, UnitSums, campaign_sums, unit_sums
@@ -189,6 +189,54 @@ def _daily(rows: list[UnitSums], names: list[str], control: str) -> list[DailyPo
     return points
 
 
+def _sums(
+    store: Store, experiment: Experiment, name: str, covariate: str
+) -> tuple[list[UnitSums], list[CampaignSums]]:
+    """Per-unit and per-campaign sums; from the refreshed summary when it has this covariate."""
+    if covariate == experiment.covariate:
+        rows, campaigns = summarized(store, name, covariate)
+    else:  # another covariate than the summary's: straight from the decisions
+        rows, campaigns = unit_sums(store, name, covariate), campaign_sums(store, name)
+    if not rows:
+        raise FailedPrecondition(f"experiment {name!r} has no logged decisions yet")
+    return rows, campaigns
+
+
+def _variant_summary(
+    v: Variant,
+    rows: list[UnitSums],
+    stats: dict[str, dict[str, MetricStats]],
+    cov: dict[str, dict[str, CovariateStats]],
+    control: str,
+    covariate: str,
+) -> VariantSummary:
+    """One variant's means and, for a variant other than control, each metric against it."""
+    n = stats["click"][v.name].n
+    comparisons, tests, posterior, cuped = {}, {}, {}, {}
+    if v.name != control and n >= 2 and stats["click"][control].n >= 2:
+        for m in METRICS:
+            a, b = stats[m][control], stats[m][v.name]
+            comparisons[m] = c = compare(a, b)
+            tests[m] = _test(a, b, c)
+            if a.mean > 0:
+                mean, (low, high), _ = bayesian_relative(a, b)
+                posterior[m] = (mean, (high - low) / (2 * 1.959963984540054))
+            if covariate:
+                cuped[m] = _cuped(stats[m], cov[m], control, v.name)
+    return VariantSummary(
+        name=v.name,
+        weight=v.weight,
+        units=n,
+        decisions=sum(r.decisions for r in rows),
+        means={m: stats[m][v.name].mean for m in METRICS},
+        versus_control=comparisons,
+        outcomes=sum(r.outcomes for r in rows),
+        tests=tests,
+        posterior=posterior,
+        cuped=cuped,
+    )
+
+
 def experiment_report(
     store: Store,
     name: str,
@@ -199,45 +247,16 @@ def experiment_report(
     covers the decisions of the last `calibration_window` (None: CALIBRATION_WINDOW)."""
     experiment = get_experiment(store, name)
     covariate = experiment.covariate if covariate is None else covariate
-    if covariate == experiment.covariate:
-        rows, campaigns = summarized(store, name, covariate)
-    else:  # another covariate than the summary's: straight from the decisions
-        rows, campaigns = unit_sums(store, name, covariate), campaign_sums(store, name)
-    if not rows:
-        raise FailedPrecondition(f"experiment {name!r} has no logged decisions yet")
+    rows, campaigns = _sums(store, experiment, name, covariate)
     names = [v.name for v in experiment.variants]
     control = names[0]
     per = {v: [r for r in rows if r.variant == v] for v in names}
     stats = {m: {v: _metric(per[v], m) for v in names} for m in METRICS}
     cov = {m: {v: _covariate(per[v], m) for v in names} for m in METRICS}
-    variants = []
-    for v in experiment.variants:
-        n = stats["click"][v.name].n
-        comparisons, tests, posterior, cuped = {}, {}, {}, {}
-        if v.name != control and n >= 2 and stats["click"][control].n >= 2:
-            for m in METRICS:
-                a, b = stats[m][control], stats[m][v.name]
-                comparisons[m] = c = compare(a, b)
-                tests[m] = _test(a, b, c)
-                if a.mean > 0:
-                    mean, (low, high), _ = bayesian_relative(a, b)
-                    posterior[m] = (mean, (high - low) / (2 * 1.959963984540054))
-                if covariate:
-                    cuped[m] = _cuped(stats[m], cov[m], control, v.name)
-        variants.append(
-            VariantSummary(
-                name=v.name,
-                weight=v.weight,
-                units=n,
-                decisions=sum(r.decisions for r in per[v.name]),
-                means={m: stats[m][v.name].mean for m in METRICS},
-                versus_control=comparisons,
-                outcomes=sum(r.outcomes for r in per[v.name]),
-                tests=tests,
-                posterior=posterior,
-                cuped=cuped,
-            )
-        )
+    variants = [
+        _variant_summary(v, per[v.name], stats, cov, control, covariate)
+        for v in experiment.variants
+    ]
     chi2, p = sample_ratio_mismatch([s.units for s in variants], [s.weight for s in variants])
     return ExperimentReport(
         experiment=name,

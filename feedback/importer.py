@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +49,92 @@ def _plain(value: Any) -> Any:
     return float(value)
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """The columns rows are read from, generated ones standing in for the mapping's constants."""
+
+    row_id: str
+    unit_id: str
+    propensity: str
+    variant: str | None
+
+
+def _prepared(frame: pd.DataFrame, mapping: LogMapping) -> tuple[pd.DataFrame, _Columns]:
+    """A copy of the frame with a column for each constant the mapping gives instead of one."""
+    frame = frame.copy()
+    variant = mapping.variant
+    if mapping.variant_value is not None:
+        frame["__variant"] = mapping.variant_value
+        variant = "__variant"
+    if mapping.row_id is None:
+        # Numbered within the experiment and variant, so files of several policies do not collide.
+        prefix = "-".join(p for p in (mapping.experiment or "row", mapping.variant_value) if p)
+        frame["__row_id"] = [f"{prefix}-{i}" for i in range(len(frame))]
+    row_id = mapping.row_id or "__row_id"
+    propensity = mapping.propensity
+    if not isinstance(propensity, str):
+        frame["__propensity"] = float(propensity)
+        propensity = "__propensity"
+    return frame, _Columns(row_id, mapping.unit_id or row_id, propensity, variant)
+
+
+def _columns_read(frame: pd.DataFrame, mapping: LogMapping, cols: _Columns) -> list[str]:
+    """Every column the import reads, each once; raises when the frame lacks any."""
+    needed = [
+        cols.row_id,
+        cols.unit_id,
+        mapping.campaign_id,
+        cols.propensity,
+        *mapping.user_features,
+        *mapping.campaign_features,
+        *mapping.outcomes.values(),
+        *([cols.variant] if cols.variant else []),
+    ]
+    needed = list(dict.fromkeys(needed))  # a column may serve twice (campaign and variant)
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise InvalidArgument(f"logged table lacks columns {absent}")
+    return needed
+
+
+def _decision(
+    row: dict[str, Any],
+    mapping: LogMapping,
+    cols: _Columns,
+    *,
+    decided_at: datetime,
+    unit_key: bytes,
+) -> DecisionRecord:
+    campaign = row[mapping.campaign_id]
+    campaign = None if campaign == mapping.no_campaign or pd.isna(campaign) else str(campaign)
+    return DecisionRecord(
+        decision_id=str(row[cols.row_id]),
+        unit_id=stored_unit_id(str(row[cols.unit_id]), unit_key),
+        experiment=mapping.experiment,
+        variant=str(row[cols.variant]) if cols.variant else "",
+        policy=mapping.policy,
+        model_version="",
+        campaign_id=campaign or None,
+        propensity=float(row[cols.propensity]),
+        user_features={c: _plain(row[c]) for c in mapping.user_features},
+        candidates=[],
+        chosen_features={c: _plain(row[c]) for c in mapping.campaign_features},
+        created_at=decided_at,
+    )
+
+
+def _row_outcomes(
+    row: dict[str, Any], mapping: LogMapping, decision_id: str, decided_at: datetime
+) -> list[Outcome]:
+    """An outcome per outcome column whose value is not zero ("did not happen")."""
+    outcomes = []
+    for kind, col in mapping.outcomes.items():
+        value = float(row[col])
+        if value:
+            outcomes.append(Outcome(f"{decision_id}:{kind}", decision_id, kind, value, decided_at))
+    return outcomes
+
+
 def import_logged(
     store: Store,
     frame: pd.DataFrame,
@@ -61,58 +146,12 @@ def import_logged(
     """Writes one decision per row and an outcome per non-zero outcome column; with a
     `unit_key`, unit ids are stored as keyed hashes (feedback/privacy.py).
     Returns (decisions, outcomes accepted); re-importing the same outcomes counts them once."""
-    frame = frame.copy()
-    if mapping.variant_value is not None:
-        frame["__variant"] = mapping.variant_value
-        mapping = dataclasses.replace(mapping, variant="__variant")
-    if mapping.row_id is None:
-        # Numbered within the experiment and variant, so files of several policies do not collide.
-        prefix = "-".join(p for p in (mapping.experiment or "row", mapping.variant_value) if p)
-        frame["__row_id"] = [f"{prefix}-{i}" for i in range(len(frame))]
-    row_id = mapping.row_id or "__row_id"
-    unit_id = mapping.unit_id or row_id
-    propensity = mapping.propensity
-    if not isinstance(propensity, str):
-        frame["__propensity"] = float(propensity)
-        propensity = "__propensity"
-    needed = [
-        row_id,
-        unit_id,
-        mapping.campaign_id,
-        propensity,
-        *mapping.user_features,
-        *mapping.campaign_features,
-        *mapping.outcomes.values(),
-        *([mapping.variant] if mapping.variant else []),
-    ]
-    needed = list(dict.fromkeys(needed))  # a column may serve twice (campaign and variant)
-    absent = [c for c in needed if c not in frame.columns]
-    if absent:
-        raise InvalidArgument(f"logged table lacks columns {absent}")
+    frame, cols = _prepared(frame, mapping)
+    needed = _columns_read(frame, mapping, cols)
     decisions, outcomes = [], []
     for row in frame[needed].to_dict("records"):
-        did = str(row[row_id])
-        campaign = row[mapping.campaign_id]
-        campaign = None if campaign == mapping.no_campaign or pd.isna(campaign) else str(campaign)
-        decisions.append(
-            DecisionRecord(
-                decision_id=did,
-                unit_id=stored_unit_id(str(row[unit_id]), unit_key),
-                experiment=mapping.experiment,
-                variant=str(row[mapping.variant]) if mapping.variant else "",
-                policy=mapping.policy,
-                model_version="",
-                campaign_id=campaign or None,
-                propensity=float(row[propensity]),
-                user_features={c: _plain(row[c]) for c in mapping.user_features},
-                candidates=[],
-                chosen_features={c: _plain(row[c]) for c in mapping.campaign_features},
-                created_at=decided_at,
-            )
-        )
-        for kind, col in mapping.outcomes.items():
-            value = float(row[col])
-            if value:
-                outcomes.append(Outcome(f"{did}:{kind}", did, kind, value, decided_at))
+        decision = _decision(row, mapping, cols, decided_at=decided_at, unit_key=unit_key)
+        decisions.append(decision)
+        outcomes += _row_outcomes(row, mapping, decision.decision_id, decided_at)
     write_decisions(store, decisions)
     return len(decisions), log_outcomes(store, outcomes, backfill=True).accepted

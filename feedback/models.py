@@ -234,6 +234,8 @@ class ShadowPredictionRow(Base):
     production_version: Mapped[int] = mapped_column(Integer)
     # {target: {"probability": [per candidate], "uplift": [per candidate]}}
     predictions: Mapped[dict[str, Any]]
+    # What the decision's policy would have chosen with these predictions (feedback.shadow).
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -182,6 +182,62 @@ def settle(
     return observations
 
 
+def _folded_values(
+    policy: Policy,
+    current: PolicyState | None,
+    observations: list[Observation],
+    cutoff: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The state row's new columns once `observations` are folded into `current`."""
+    state = policy.update(
+        current.state if current is not None else policy.initial_state(), observations
+    )
+    return {
+        "policy": policy.name,
+        "state": state,
+        "settled_through": cutoff,
+        "decisions": (current.decisions if current else 0) + len(observations),
+        "rewards": (current.rewards if current else 0.0) + sum(o.reward for o in observations),
+        "updates": (current.updates if current else 0) + 1,
+        "updated_at": now,
+    }
+
+
+def _compare_and_set(
+    store: Store,
+    experiment: str,
+    variant: str,
+    current: PolicyState | None,
+    values: dict[str, Any],
+) -> bool:
+    """Writes the state only if no other replica changed it since `current` was read."""
+    with store.transaction() as session:
+        if current is None:
+            try:
+                with session.begin_nested():
+                    session.execute(
+                        insert(PolicyStateRow).values(
+                            experiment=experiment, variant=variant, **values
+                        )
+                    )
+            except IntegrityError:  # another replica created it first
+                return False
+        else:
+            done = session.execute(
+                update(PolicyStateRow)
+                .where(
+                    PolicyStateRow.experiment == experiment,
+                    PolicyStateRow.variant == variant,
+                    PolicyStateRow.settled_through == current.settled_through,
+                )
+                .values(**values)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+    return True
+
+
 def update_variant(
     store: Store,
     experiment: Experiment,
@@ -210,41 +266,9 @@ def update_variant(
         default_objective=default_objective,
         schemas=schemas,
     )
-    state = policy.update(
-        current.state if current is not None else policy.initial_state(), observations
-    )
-    values = {
-        "policy": policy.name,
-        "state": state,
-        "settled_through": cutoff,
-        "decisions": (current.decisions if current else 0) + len(observations),
-        "rewards": (current.rewards if current else 0.0) + sum(o.reward for o in observations),
-        "updates": (current.updates if current else 0) + 1,
-        "updated_at": now,
-    }
-    with store.transaction() as session:
-        if current is None:
-            try:
-                with session.begin_nested():
-                    session.execute(
-                        insert(PolicyStateRow).values(
-                            experiment=experiment.name, variant=variant, **values
-                        )
-                    )
-            except IntegrityError:  # another replica created it first
-                return UpdateResult(experiment.name, variant, 0, False)
-        else:
-            done = session.execute(
-                update(PolicyStateRow)
-                .where(
-                    PolicyStateRow.experiment == experiment.name,
-                    PolicyStateRow.variant == variant,
-                    PolicyStateRow.settled_through == current.settled_through,
-                )
-                .values(**values)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                return UpdateResult(experiment.name, variant, 0, False)
+    values = _folded_values(policy, current, observations, cutoff, now)
+    if not _compare_and_set(store, experiment.name, variant, current, values):
+        return UpdateResult(experiment.name, variant, 0, False)
     return UpdateResult(experiment.name, variant, len(observations), True)
 
 

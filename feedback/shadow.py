@@ -7,8 +7,9 @@ calibrated?" from traffic production actually served, before any user sees the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -28,6 +29,9 @@ class ShadowRecord:
     production_version: int
     predictions: dict[str, dict[str, list[float]]]
     created_at: datetime
+    # What the decision's policy would have chosen with the shadow's predictions:
+    # {"campaign_id": id or None, "propensity": p, "policy": name}; empty when unknown.
+    decision: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,9 @@ class ShadowReport:
     mean_abs_probability_diff: float
     # Share of decisions where both versions' best action (by uplift; "none" is worth 0) agree.
     greedy_agreement: float
+    # Share of decisions where the decision's own policy, deciding with the shadow's
+    # predictions, chose what production served (NaN when no decision was recorded).
+    decision_agreement: float
     # Over labelled decisions that sent a campaign: mean predicted probability of the chosen
     # campaign by each version, and the observed rate (calibration in the large).
     labelled: int
@@ -87,7 +94,10 @@ def shadow_report(store: Store, shadow_version: int, target: str, label: str) ->
     # latest and lists them all.
     production_versions = sorted({row[0].production_version for row in rows})
     production_version = rows[-1][0].production_version
+    same: list[bool] = []
     for shadow, candidates, campaign_id in rows:
+        if shadow.decision:
+            same.append(shadow.decision.get("campaign_id") == campaign_id)
         prod_p = [c["probability"][target] for c in candidates]
         prod_u = [c["uplift"][target] for c in candidates]
         shadow_p = shadow.predictions[target]["probability"]
@@ -107,6 +117,7 @@ def shadow_report(store: Store, shadow_version: int, target: str, label: str) ->
         decisions=len(rows),
         mean_abs_probability_diff=float(np.mean(diffs)),
         greedy_agreement=float(np.mean(agree)),
+        decision_agreement=float(np.mean(same)) if same else float("nan"),
         labelled=len(picked),
         shadow_mean_prediction=float(np.mean([s for s, _ in picked])) if picked else float("nan"),
         production_mean_prediction=float(np.mean([p for _, p in picked]))

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from feedback.experiments import get_experiment
+from feedback.experiments import Experiment, get_experiment
 from feedback.logged import LoggedDecision, campaign_catalogue, logged_decisions
 from feedback.ope import Estimate, LoggedBandit, check_pscore, evaluate
 from feedback.policies import Policy, Scores, build_policy, decide
@@ -87,54 +87,16 @@ class PolicyEvaluator:
         self._default_objective = default_objective
 
     def evaluate(self, q: EvaluationQuery) -> PolicyEvaluation:
-        if not q.experiment:
-            raise InvalidArgument("experiment must not be empty")
-        if not q.model_version:
-            raise InvalidArgument("model_version must not be empty")
-        experiment = get_experiment(self._store, q.experiment)
-        if q.variant and q.variant not in [v.name for v in experiment.variants]:
-            raise NotFound(f"experiment {q.experiment!r} has no variant {q.variant!r}")
+        experiment = self._experiment(q)
         policy = build_policy(q.policy)
         model = self._models.get(q.model_version)
         objective, outcome_type = self._objective(q, model)
         reward = q.reward or outcome_type
         if reward not in OUTCOME_TYPES:
             raise InvalidArgument(f"reward must be one of {OUTCOME_TYPES}, got {reward!r}")
-        logs = logged_decisions(
-            self._store,
-            q.experiment,
-            reward,
-            default_reward=experiment.default_reward,
-            raw=q.raw_reward,
-            variant=q.variant,
-            decided_after=q.decided_after,
-            decided_before=q.decided_before,
-        )
-        if not logs:
-            where = f" variant {q.variant!r}" if q.variant else ""
-            raise FailedPrecondition(
-                f"experiment {q.experiment!r}{where} has no logged decisions in the time range"
-            )
-        ids = [d.decision_id for d in logs]
-        try:
-            # Before any model runs: a log without usable propensities cannot be evaluated.
-            pscore = check_pscore([d.propensity for d in logs], ids)
-            state = _policy_state(self._store, q, policy)
-            catalogue = campaign_catalogue(self._store, q.experiment)
-            scored = _score(logs, model, policy, objective, catalogue, state)
-            data = LoggedBandit(
-                reward=np.array([d.reward for d in logs]),
-                pscore=pscore,
-                ids=ids,
-                target_dist=scored.target_dist,
-                # The model predicts the objective's outcome: a reward model only for that.
-                reward_hat=scored.reward_hat if reward == outcome_type else None,
-                action=scored.action,
-            )
-        except InvalidArgument as exc:  # the request is fine; the stored logs are not
-            raise FailedPrecondition(
-                f"experiment {q.experiment!r} logs cannot be evaluated: {exc.message}"
-            ) from exc
+        logs = self._logs(q, reward, experiment.default_reward)
+        # The model predicts the objective's outcome: a reward model only for that.
+        data = self._logged_bandit(q, logs, model, policy, objective, reward == outcome_type)
         estimates = evaluate(data, confidence=q.confidence, bootstrap=q.bootstrap, seed=q.seed)
         mean, ci = _mean_with_interval(data.reward, q.confidence)
         return PolicyEvaluation(
@@ -150,6 +112,66 @@ class PolicyEvaluator:
             confidence=q.confidence,
             estimates=estimates,
         )
+
+    def _experiment(self, q: EvaluationQuery) -> Experiment:
+        """The query's experiment, once the query names one (and a variant of it, if any)."""
+        if not q.experiment:
+            raise InvalidArgument("experiment must not be empty")
+        if not q.model_version:
+            raise InvalidArgument("model_version must not be empty")
+        experiment = get_experiment(self._store, q.experiment)
+        if q.variant and q.variant not in [v.name for v in experiment.variants]:
+            raise NotFound(f"experiment {q.experiment!r} has no variant {q.variant!r}")
+        return experiment
+
+    def _logs(self, q: EvaluationQuery, reward: str, default_reward: float) -> list[LoggedDecision]:
+        """The logged decisions the query selects; refuses an empty selection."""
+        logs = logged_decisions(
+            self._store,
+            q.experiment,
+            reward,
+            default_reward=default_reward,
+            raw=q.raw_reward,
+            variant=q.variant,
+            decided_after=q.decided_after,
+            decided_before=q.decided_before,
+        )
+        if not logs:
+            where = f" variant {q.variant!r}" if q.variant else ""
+            raise FailedPrecondition(
+                f"experiment {q.experiment!r}{where} has no logged decisions in the time range"
+            )
+        return logs
+
+    def _logged_bandit(
+        self,
+        q: EvaluationQuery,
+        logs: list[LoggedDecision],
+        model: LoadedModel,
+        policy: Policy,
+        objective: str,
+        with_reward_model: bool,
+    ) -> LoggedBandit:
+        """The logs with the policy's distributions and the model's rewards, ready for OPE."""
+        ids = [d.decision_id for d in logs]
+        try:
+            # Before any model runs: a log without usable propensities cannot be evaluated.
+            pscore = check_pscore([d.propensity for d in logs], ids)
+            state = _policy_state(self._store, q, policy)
+            catalogue = campaign_catalogue(self._store, q.experiment)
+            scored = _score(logs, model, policy, objective, catalogue, state)
+            return LoggedBandit(
+                reward=np.array([d.reward for d in logs]),
+                pscore=pscore,
+                ids=ids,
+                target_dist=scored.target_dist,
+                reward_hat=scored.reward_hat if with_reward_model else None,
+                action=scored.action,
+            )
+        except InvalidArgument as exc:  # the request is fine; the stored logs are not
+            raise FailedPrecondition(
+                f"experiment {q.experiment!r} logs cannot be evaluated: {exc.message}"
+            ) from exc
 
     def _objective(self, q: EvaluationQuery, model: LoadedModel) -> tuple[str, str]:
         """(objective target, the outcome type that labels it)."""

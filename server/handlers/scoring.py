@@ -24,7 +24,7 @@ from server.runtime.decision_log import DecisionLog
 from server.runtime.metrics import ServerMetrics
 from server.runtime.model import LoadedModel, Prediction
 from server.runtime.models import ModelManager
-from server.runtime.shadow import ShadowJob, ShadowScorer
+from server.runtime.shadow import ShadowContext, ShadowJob, ShadowScorer
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,30 +136,44 @@ class Scorer:
             if self._metrics is not None:
                 self._metrics.decisions.labels(out[-1][0].policy, model.version).inc()
             start = stop
-        self._shadow_score(model, [item for item, _ in group], feeds, out)
+        self._shadow_score(model, group, feeds, out, configured)
         return out
 
     def _shadow_score(
         self,
         model: LoadedModel,
-        items: list[ScoreItem],
+        group: list[tuple[ScoreItem, Assignment]],
         feeds: dict[str, np.ndarray],
         out: list[tuple[ScoreResult, Callable[[], DecisionRecord]]],
+        configured: str,
     ) -> None:
-        """Hands production's batch to the shadow version, if one is set (never waits)."""
+        """Hands production's batch to the shadow version, if one is set (never waits): it
+        re-scores the rows and decides with each decision's own policy and state."""
         shadow = self._models.shadow
         current = self._models.current
         if self._shadow is None or shadow is None or current is None:
             return
         if model is not current or shadow.version == model.version:
             return
+        contexts = [
+            ShadowContext(
+                policy=a.policy,
+                state=self._states.get(a.state_key, a.policy) if a.state_key else None,
+                objective=a.policy.objective
+                or default_objective(shadow.objectives, self._settings.objective),
+                user_features=item.user_features,
+                campaign_ids=[c.campaign_id for c in item.candidates],
+            )
+            for item, a in group
+        ]
         self._shadow.submit(
             ShadowJob(
                 shadow=shadow,
                 production_version=model.version,
                 feeds=feeds,
                 decision_ids=[result.decision_id for result, _ in out],
-                sizes=[len(item.candidates) for item in items],
+                sizes=[len(item.candidates) for item, _ in group],
+                contexts=contexts,
             )
         )
 

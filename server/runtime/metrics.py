@@ -29,9 +29,18 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Registration order is the order of the /metrics page: keep the groups in this order.
+        self._add_process_metrics()
+        self._add_request_metrics()
+        self._add_model_metrics()
+        self._add_decision_log_metrics()
+        self._add_calibration_metrics()
+        self._http: Any = None
+
+    def _add_process_metrics(self) -> None:
+        """The standard process_* (RSS, CPU, open files), python_gc_* and python_info series."""
         r = self.registry
-        # The standard process_* (RSS, CPU, open files), python_gc_* and python_info series:
-        # the process-wide collectors, read by each server's registry.
+        # The collectors are process-wide; each server's registry reads them.
         for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
             r.register(collector)
         Gauge(
@@ -39,19 +48,26 @@ class ServerMetrics:
             "Objects moved out of the garbage collector's reach after start-up (gc.freeze).",
             registry=r,
         ).set_function(gc.get_freeze_count)
+
+    def _add_request_metrics(self) -> None:
+        """Per-RPC counts and latency, recorded by the server interceptor."""
         self.requests = Counter(
             "campaign_lift_requests",
             "RPCs handled, by method and status code.",
             ["method", "code"],
-            registry=r,
+            registry=self.registry,
         )
         self.latency = Histogram(
             "campaign_lift_request_seconds",
             "RPC latency by method.",
             ["method"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=self.registry,
         )
+
+    def _add_model_metrics(self) -> None:
+        """Scoring per model version, decisions per policy, model loads and served versions."""
+        r = self.registry
         self.model_seconds = Histogram(
             "campaign_lift_model_run_seconds",
             "Feature building and model run per batch, by version.",
@@ -83,6 +99,10 @@ class ServerMetrics:
             ["stage"],
             registry=r,
         )
+
+    def _add_decision_log_metrics(self) -> None:
+        """The queue of decisions waiting for the store, and shadow scoring of them."""
+        r = self.registry
         self.decision_queue = Gauge(
             "campaign_lift_decision_queue",
             "Decisions waiting to be written to the store.",
@@ -96,6 +116,10 @@ class ServerMetrics:
             "Decisions not shadow-scored: its queue was full.",
             registry=r,
         )
+
+    def _add_calibration_metrics(self) -> None:
+        """Predicted against observed rates of the chosen actions, per campaign and target."""
+        r = self.registry
         calibration = ["campaign", "model_version", "target"]
         self.calibration_predicted = Gauge(
             "campaign_lift_calibration_predicted",
@@ -121,7 +145,6 @@ class ServerMetrics:
             calibration,
             registry=r,
         )
-        self._http: Any = None
 
     def serve_http(self, host: str, port: int) -> int | None:
         """Starts the /metrics endpoint; returns its port, or None when it could not bind."""

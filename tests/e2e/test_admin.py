@@ -311,6 +311,7 @@ def test_shadow_scores_off_the_hot_path_and_reports_agreement(
         assert report["mean_abs_probability_diff"] > 0.0
         assert int(report["labelled"]) == len(labelled_sent)
         assert 0.0 < report["shadow_mean_prediction"] < 1.0
+        assert 0.0 <= report["decision_agreement"] <= 1.0
 
         # A shadow identical to production agrees everywhere.
         client.set_shadow(twin)
@@ -322,6 +323,8 @@ def test_shadow_scores_off_the_hot_path_and_reports_agreement(
         _wait(lambda: running.shadow.scored >= 170)
         same = client.shadow_report(twin)
         assert same["greedy_agreement"] == 1.0 and same["mean_abs_probability_diff"] == 0.0
+        # The same policy with the same predictions and the decision's own seed decides alike.
+        assert same["decision_agreement"] == 1.0
         assert client.set_shadow(0)["to_version"] == "0"
         _wait(lambda: running.models.shadow is None)
         with pytest.raises(grpc.RpcError) as err:

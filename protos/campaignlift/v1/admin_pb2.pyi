@@ -192,7 +192,7 @@ class ShadowReportRequest(_message.Message):
     def __init__(self, version: _Optional[int] = ..., target: _Optional[str] = ...) -> None: ...
 
 class ShadowReportResponse(_message.Message):
-    __slots__ = ("shadow_version", "production_version", "target", "decisions", "mean_abs_probability_diff", "greedy_agreement", "labelled", "shadow_mean_prediction", "production_mean_prediction", "observed_rate", "production_versions")
+    __slots__ = ("shadow_version", "production_version", "target", "decisions", "mean_abs_probability_diff", "greedy_agreement", "labelled", "shadow_mean_prediction", "production_mean_prediction", "observed_rate", "production_versions", "decision_agreement")
     SHADOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     PRODUCTION_VERSION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +204,7 @@ class ShadowReportResponse(_message.Message):
     PRODUCTION_MEAN_PREDICTION_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_RATE_FIELD_NUMBER: _ClassVar[int]
     PRODUCTION_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    DECISION_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     shadow_version: int
     production_version: int
     target: str
@@ -215,7 +216,8 @@ class ShadowReportResponse(_message.Message):
     production_mean_prediction: float
     observed_rate: float
     production_versions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, shadow_version: _Optional[int] = ..., production_version: _Optional[int] = ..., target: _Optional[str] = ..., decisions: _Optional[int] = ..., mean_abs_probability_diff: _Optional[float] = ..., greedy_agreement: _Optional[float] = ..., labelled: _Optional[int] = ..., shadow_mean_prediction: _Optional[float] = ..., production_mean_prediction: _Optional[float] = ..., observed_rate: _Optional[float] = ..., production_versions: _Optional[_Iterable[int]] = ...) -> None: ...
+    decision_agreement: float
+    def __init__(self, shadow_version: _Optional[int] = ..., production_version: _Optional[int] = ..., target: _Optional[str] = ..., decisions: _Optional[int] = ..., mean_abs_probability_diff: _Optional[float] = ..., greedy_agreement: _Optional[float] = ..., labelled: _Optional[int] = ..., shadow_mean_prediction: _Optional[float] = ..., production_mean_prediction: _Optional[float] = ..., observed_rate: _Optional[float] = ..., production_versions: _Optional[_Iterable[int]] = ..., decision_agreement: _Optional[float] = ...) -> None: ...
 
 class ListRetrainJobsRequest(_message.Message):
     __slots__ = ()

@@ -6,8 +6,10 @@ import json
 import math
 
 from common.errors import InvalidArgument
-from feedback.ab_report import ExperimentReport, VariantSummary
+from feedback.ab_report import CampaignSummary, DailyPoint, ExperimentReport, VariantSummary
 from feedback.experiments import Condition, Experiment, Namespace, Variant
+from feedback.monitoring import CalibrationRow
+from feedback.registry import StageEvent
 from feedback.report_data import METRICS
 from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S
 from protos.campaignlift.v1 import experiments_pb2
@@ -41,75 +43,77 @@ def _metric_message(v: VariantSummary, m: str) -> experiments_pb2.MetricResult:
     return result
 
 
+def _variant_message(v: VariantSummary) -> experiments_pb2.VariantResult:
+    return experiments_pb2.VariantResult(
+        name=v.name,
+        weight=v.weight,
+        units=v.units,
+        decisions=v.decisions,
+        outcomes=v.outcomes,
+        metrics=[_metric_message(v, m) for m in METRICS],
+    )
+
+
+def _campaign_message(c: CampaignSummary) -> experiments_pb2.CampaignResult:
+    return experiments_pb2.CampaignResult(
+        variant=c.variant,
+        campaign_id=c.campaign_id or "",
+        units=c.units,
+        decisions=c.decisions,
+        outcomes=c.outcomes,
+        click_rate=c.means["click"],
+        conversion_rate=c.means["conversion"],
+        revenue_per_decision=c.means["revenue"],
+    )
+
+
+def _daily_message(d: DailyPoint) -> experiments_pb2.DailyResult:
+    # NaN means no value (no units yet, control's own lift): such keys are left out.
+    return experiments_pb2.DailyResult(
+        day=d.day,
+        variant=d.variant,
+        units=d.units,
+        means={m: x for m, x in d.means.items() if math.isfinite(x)},
+        relative_lift={m: x for m, x in d.relative_lift.items() if math.isfinite(x)},
+    )
+
+
+def _timeline_message(e: StageEvent) -> experiments_pb2.TimelineEvent:
+    return experiments_pb2.TimelineEvent(
+        at=e.at.isoformat(),
+        stage=e.stage,
+        from_version=e.from_version or 0,
+        to_version=e.to_version or 0,
+        actor=e.actor,
+        reason=e.reason,
+    )
+
+
+def _calibration_message(c: CalibrationRow) -> experiments_pb2.CalibrationResult:
+    return experiments_pb2.CalibrationResult(
+        campaign_id=c.campaign_id or "",
+        model_version=c.model_version,
+        target=c.target,
+        count=c.count,
+        predicted=c.predicted,
+        observed=c.observed,
+        ratio=c.ratio,
+    )
+
+
 def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport:
-    variants = [
-        experiments_pb2.VariantResult(
-            name=v.name,
-            weight=v.weight,
-            units=v.units,
-            decisions=v.decisions,
-            outcomes=v.outcomes,
-            metrics=[_metric_message(v, m) for m in METRICS],
-        )
-        for v in report.variants
-    ]
-    campaigns = [
-        experiments_pb2.CampaignResult(
-            variant=c.variant,
-            campaign_id=c.campaign_id or "",
-            units=c.units,
-            decisions=c.decisions,
-            outcomes=c.outcomes,
-            click_rate=c.means["click"],
-            conversion_rate=c.means["conversion"],
-            revenue_per_decision=c.means["revenue"],
-        )
-        for c in report.campaigns
-    ]
-    daily = [
-        experiments_pb2.DailyResult(
-            day=d.day,
-            variant=d.variant,
-            units=d.units,
-            means={m: x for m, x in d.means.items() if math.isfinite(x)},
-            relative_lift={m: x for m, x in d.relative_lift.items() if math.isfinite(x)},
-        )
-        for d in report.daily
-    ]
-    timeline = [
-        experiments_pb2.TimelineEvent(
-            at=e.at.isoformat(),
-            stage=e.stage,
-            from_version=e.from_version or 0,
-            to_version=e.to_version or 0,
-            actor=e.actor,
-            reason=e.reason,
-        )
-        for e in report.timeline
-    ]
     return experiments_pb2.ExperimentReport(
         experiment=report.experiment,
         control=report.control,
-        variants=variants,
+        variants=[_variant_message(v) for v in report.variants],
         srm_chi2=report.srm_chi2,
         srm_p=report.srm_p,
         srm_warning=report.srm_warning,
-        campaigns=campaigns,
-        daily=daily,
+        campaigns=[_campaign_message(c) for c in report.campaigns],
+        daily=[_daily_message(d) for d in report.daily],
         covariate=report.covariate,
-        timeline=timeline,
-        calibration=[
-            experiments_pb2.CalibrationResult(
-                campaign_id=c.campaign_id or "",
-                model_version=c.model_version,
-                target=c.target,
-                count=c.count,
-                predicted=c.predicted,
-                observed=c.observed,
-                ratio=c.ratio,
-            )
-            for c in report.calibration
-        ],
+        timeline=[_timeline_message(e) for e in report.timeline],
+        calibration=[_calibration_message(c) for c in report.calibration],
     )
 
 
