@@ -1,5 +1,4 @@
-"""`python -m bench` / `make bench` / `campaign-lift bench`: run the sections, print the table
-and the targets, write JSON."""
+"""`python -m bench` / `make bench`: run the sections, print the table and targets, write JSON."""
 
 from __future__ import annotations
 

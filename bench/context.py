@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from bench.loadgen import Load, LoadResult, run_load
 from clients.client import UserRequest, score_request, wait_serving
-from clients.loadgen import Load, LoadResult, run_load
 from clients.simulator import World
 from feedback.registry import PRODUCTION, ModelVersion, set_stage
 from feedback.store import Store, open_store

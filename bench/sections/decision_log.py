@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.context import SCORE, BenchContext, Row
-from clients.loadgen import Load, run_load
+from bench.loadgen import Load, run_load
 
 CANDIDATES = 100
 ROUNDS = 2

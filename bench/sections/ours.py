@@ -4,7 +4,7 @@ ModelInfer path, all over real gRPC to a server in its own process."""
 from __future__ import annotations
 
 from bench.context import MODEL_INFER, SCORE, SCORE_BATCH, BenchContext, Row, load_row
-from clients.loadgen import Load, run_load
+from bench.loadgen import Load, run_load
 from server.handlers.inference import MODEL_NAME
 
 BATCH_USERS, BATCH_CANDIDATES = 250, 5

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from scipy import stats as sps
 
-from clients.report_html import render_html
+from clients.render.html import render_html
 from feedback.store import Store
 from server.runtime.app import start
 from tests.clients.test_cli import run_cli

@@ -1,5 +1,6 @@
-"""The A/B report as one static, self-contained HTML page for test owners: tables of the key
-numbers and matplotlib plots inlined as SVG (no network, no external script or style).
+"""The A/B report as one self-contained HTML page: tables, and matplotlib plots inlined as SVG.
+
+For test owners; the page loads nothing from anywhere (no network, no external script or style).
 
 Input is the report as the CLI receives it (GetReport as a dict, proto field names).
 """

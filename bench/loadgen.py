@@ -1,5 +1,7 @@
-"""A gRPC load generator: closed-loop callers in several processes, so the client is not the
-bottleneck of a throughput measurement (and when it is, the CPU it used says so).
+"""The benchmarks' gRPC load generator: closed-loop callers in several processes.
+
+Several processes, so the client is not the bottleneck of a throughput measurement (and when it
+is, the CPU it used says so).
 
 Requests are serialized once, up front, and sent as bytes through a generic unary method, and
 replies are not parsed: per call the client does only the transport's work. Any unary method of

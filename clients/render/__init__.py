@@ -1,0 +1,1 @@
+"""What the CLI shows: plain dicts and dataclasses in, rich renderables or text out."""
