@@ -295,7 +295,7 @@ def ope_rows(
     return row
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=500, help="decisions per policy update")
@@ -307,12 +307,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.quick:
         args.decisions, args.users, args.batch = 2_000, 2_000, 200
+    return args
 
-    world = World(n_users=args.users, seed=args.seed)
-    with console.status("training the model the learning policies read"):
-        tables = model_tables(world, 4_000, "logreg", seed=args.seed)
-    ids = [c.campaign_id for c in world.campaigns]
-    users = np.random.default_rng(args.seed).integers(0, args.users, args.decisions)
+
+def policy_configs() -> dict[str, dict[str, Any]]:
+    """Our policies under test, by the name the tables show."""
     linucb = {
         "type": "linucb",
         "alpha": 0.3,
@@ -320,7 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "categorical": ["region", "gender"],
         "hash_dim": 4,
     }
-    configs: dict[str, dict[str, Any]] = {
+    return {
         "uniform random": {"type": "uniform_random"},
         "epsilon-greedy 0.1 (model uplift)": {"type": "epsilon_greedy", "epsilon": 0.1},
         "thompson (per campaign)": {"type": "thompson", "draws": 300},
@@ -332,15 +331,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "linucb (context + model)": {**linucb, "min_propensity": 0.01, "mode": "absolute"},
     }
-    agents: dict[str, Any] = {n: OurPolicy(c, tables, ids) for n, c in configs.items()}
+
+
+def build_agents(world: World, tables: Tables, with_vw: bool) -> tuple[dict[str, Any], str]:
+    """Our policies, Vowpal Wabbit when asked for and installed, then the oracle; and a note
+    saying why Vowpal Wabbit was skipped ("" when it was not)."""
+    ids = [c.campaign_id for c in world.campaigns]
+    agents: dict[str, Any] = {n: OurPolicy(c, tables, ids) for n, c in policy_configs().items()}
     vw_note = ""
-    if not args.no_vw:
+    if with_vw:
         try:
             agents["vowpal wabbit cb_explore_adf ε=0.1"] = VowpalWabbit(world, tables, 0.1)
         except ImportError:
             vw_note = "Vowpal Wabbit is not installed (pip install vowpalwabbit): peer skipped"
     agents["oracle (knows the truth)"] = Oracle(tables)
+    return agents, vw_note
 
+
+def simulate_all(
+    agents: dict[str, Any], tables: Tables, users: np.ndarray, batch: int, seed: int
+) -> tuple[list[Run], list[tuple[int, int, float, float]]]:
+    """Every agent's run on the same users, and the uniformly random run's log for OPE."""
     runs: list[Run] = []
     log: list[tuple[int, int, float, float]] = []
     for name, agent in agents.items():
@@ -351,12 +362,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     agent,
                     tables,
                     users,
-                    args.batch,
-                    args.seed,
+                    batch,
+                    seed,
                     log if name == "uniform random" else None,
                 )
             )
-    table = Table(title=f"policies on the simulated world: {args.decisions} decisions each")
+    return runs, log
+
+
+def print_runs(runs: list[Run], decisions: int) -> None:
+    table = Table(title=f"policies on the simulated world: {decisions} decisions each")
     for col in ("policy", "true rate", "conversions", "regret", "regret/decision", "last 25%", "s"):
         table.add_column(col, justify="right" if col != "policy" else "left")
     for r in runs:
@@ -370,28 +385,54 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{r.seconds:.1f}",
         )
     console.print(table)
-    if vw_note:
-        console.print(vw_note)
 
-    truth_users = np.random.default_rng(args.seed + 7).integers(0, args.users, 3_000)
+
+def evaluate_off_policy(
+    agents: dict[str, Any],
+    tables: Tables,
+    log: list[tuple[int, int, float, float]],
+    n_users: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """OPE rows of every agent but the one that made the log."""
+    truth_users = np.random.default_rng(seed + 7).integers(0, n_users, 3_000)
     ope = []
     with console.status("off-policy evaluation on the uniform log"):
         for name, agent in agents.items():
             if name == "uniform random":
                 continue
-            ope.append(ope_rows(name, agent, tables, log, truth_users, args.seed))
-    t2 = Table(title=f"off-policy estimates on the uniform log ({len(log)} decisions) vs truth")
+            ope.append(ope_rows(name, agent, tables, log, truth_users, seed))
+    return ope
+
+
+def print_ope(ope: list[dict[str, Any]], logged: int) -> None:
+    table = Table(title=f"off-policy estimates on the uniform log ({logged} decisions) vs truth")
     for col in ("policy (frozen)", "true value", "IPS", "SNIPS", "DM", "DR", "ESS (IPS)"):
-        t2.add_column(col, justify="right" if col != "policy (frozen)" else "left")
+        table.add_column(col, justify="right" if col != "policy (frozen)" else "left")
     for row in ope:
         cells = [
             f"{row[e]['value']:.4f} ±{(row[e]['ci'][1] - row[e]['ci'][0]) / 2:.4f}"
             + ("" if row[e]["covers"] else " ✗")
             for e in ("ips", "snips", "dm", "dr")
         ]
-        t2.add_row(row["policy"], f"{row['true_value']:.4f}", *cells, f"{row['ips']['ess']:.0f}")
-    console.print(t2)
+        table.add_row(row["policy"], f"{row['true_value']:.4f}", *cells, f"{row['ips']['ess']:.0f}")
+    console.print(table)
     console.print("± is the half-width of the 95% interval; ✗ marks an interval missing the truth")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    world = World(n_users=args.users, seed=args.seed)
+    with console.status("training the model the learning policies read"):
+        tables = model_tables(world, 4_000, "logreg", seed=args.seed)
+    users = np.random.default_rng(args.seed).integers(0, args.users, args.decisions)
+    agents, vw_note = build_agents(world, tables, with_vw=not args.no_vw)
+    runs, log = simulate_all(agents, tables, users, args.batch, args.seed)
+    print_runs(runs, args.decisions)
+    if vw_note:
+        console.print(vw_note)
+    ope = evaluate_off_policy(agents, tables, log, args.users, args.seed)
+    print_ope(ope, len(log))
     result = {"runs": [asdict(r) for r in runs], "ope": ope, "notes": [vw_note] if vw_note else []}
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -263,7 +263,7 @@ def soak(
     return per_minute, outcomes
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--load", type=float, default=0.7, help="share of measured capacity")
@@ -276,26 +276,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--capacity-seconds", type=float, default=15.0, help="per caller count")
     parser.add_argument("--workers", type=int, default=32, help="open-loop Score callers")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _soak_rate(target: str, world: World, args: argparse.Namespace) -> float:
+    """The open-loop rate: `--load` of the best closed-loop capacity over `--callers`."""
+    rates = {n: capacity(target, world, n, args.capacity_seconds) for n in args.callers}
+    best = max(rates, key=rates.__getitem__)
+    rate = rates[best] * args.load
+    console.print(
+        "capacity: "
+        + ", ".join(f"{r:.0f} Score/s with {n} callers" for n, r in rates.items())
+        + f"; soaking at {rate:.0f}/s ({args.load:.0%} of {rates[best]:.0f}) "
+        f"for {args.minutes:g} min with {args.workers} open-loop callers"
+    )
+    return rate
+
+
+def _run_server_soak(args: argparse.Namespace) -> tuple[list[Minute], OutcomeSender]:
+    """Starts a server on a temporary store, measures its capacity, soaks it, stops it."""
     world = World(n_users=2_000, seed=5)
     with tempfile.TemporaryDirectory(prefix="campaign-lift-soak-") as tmp:
         proc, target, metrics_url = _start_server(Path(tmp))
         try:
-            rates = {n: capacity(target, world, n, args.capacity_seconds) for n in args.callers}
-            best = max(rates, key=rates.__getitem__)
-            rate = rates[best] * args.load
-            console.print(
-                "capacity: "
-                + ", ".join(f"{r:.0f} Score/s with {n} callers" for n, r in rates.items())
-                + f"; soaking at {rate:.0f}/s ({args.load:.0%} of {rates[best]:.0f}) "
-                f"for {args.minutes:g} min with {args.workers} open-loop callers"
-            )
-            minutes, outcomes = soak(
-                target, proc.pid, metrics_url, world, rate, args.minutes, args.workers
-            )
+            rate = _soak_rate(target, world, args)
+            return soak(target, proc.pid, metrics_url, world, rate, args.minutes, args.workers)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
+
+
+def _print_minutes(minutes: list[Minute]) -> None:
     table = Table(
         "minute",
         "calls",
@@ -322,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{stolen:.1%}",
         )
     console.print(table)
+
+
+def _verdict(minutes: list[Minute], outcomes: OutcomeSender) -> int:
+    """Prints the totals; 1 when a call failed, RSS grew or p99 was not stable, else 0."""
     errors = sum(m.errors for m in minutes) + outcomes.errors
     growth = (minutes[-1].rss_mb - minutes[0].rss_mb) / minutes[0].rss_mb
     p99 = [float(np.percentile(m.latencies, 99)) * 1000 for m in minutes if m.latencies]
@@ -333,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{min(p99):.1f}-{max(p99):.1f} ms (worst minute {spread:.2f}x the median minute)"
     )
     return 0 if errors == 0 and growth < RSS_GROWTH_LIMIT and spread <= P99_SPREAD else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    minutes, outcomes = _run_server_soak(args)
+    _print_minutes(minutes)
+    return _verdict(minutes, outcomes)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import grpc
 import joblib
 
 from bench.context import MODEL_INFER, ROOT, BenchContext, Row, free_port, load_row
+from bench.loadgen import LoadResult
 from bench.peer_model import UpliftPipelines
 from protos.inference import open_inference_pb2 as v2
 from protos.inference import open_inference_pb2_grpc as v2_grpc
@@ -71,14 +72,8 @@ def _wait_ready(target: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise Skipped(f"MLServer did not become ready in 120 s: {log.read_text()[-1500:]}")
 
 
-def run(ctx: BenchContext) -> list[Row]:
-    try:
-        exe = mlserver_command()
-    except Skipped as exc:
-        ctx.skipped["peer"] = str(exc)
-        return []
-    folder = ctx.workdir / "peer"
-    _write_model(ctx, folder)
+def _write_settings(folder: Path) -> int:
+    """MLServer's settings on free local ports; returns its gRPC port."""
     port = free_port()
     (folder / "settings.json").write_text(
         json.dumps(
@@ -90,40 +85,38 @@ def run(ctx: BenchContext) -> list[Row]:
             }
         )
     )
-    log = ctx.workdir / "peer.log"
+    return port
+
+
+def _start(exe: Path, folder: Path, log: Path) -> subprocess.Popen[bytes]:
     # The model's class lives in bench/. One OpenMP thread per inference, as our onnxruntime
     # sessions use: on 2 shared cores more threads only spin against each other.
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [str(exe), "start", str(folder)], env=env, stdout=out, stderr=out, cwd=folder
         )
-    target = f"127.0.0.1:{port}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
     try:
-        try:
-            _wait_ready(target, proc, log)
-        except Skipped as exc:
-            ctx.skipped["peer"] = str(exc)
-            return []
-        requests = ctx.infer_requests(ROWS, PEER_MODEL)
-        with_outputs = []
-        for raw in requests:
-            msg = v2.ModelInferRequest.FromString(raw)
-            msg.outputs.add(name="predict_proba")
-            with_outputs.append(msg.SerializeToString())
-        lat = ctx.latency(target, MODEL_INFER, with_outputs)
-        thr = ctx.throughput(target, MODEL_INFER, with_outputs)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    ctx.record(
-        "peer",
-        v2_100_p50_ms=lat.percentile_ms(50),
-        pairs_per_s=thr.calls_per_s * ROWS,
-    )
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _requests_with_outputs(ctx: BenchContext) -> list[bytes]:
+    """The shared ModelInfer requests, asking for the scikit-learn runtime's predict_proba."""
+    with_outputs = []
+    for raw in ctx.infer_requests(ROWS, PEER_MODEL):
+        msg = v2.ModelInferRequest.FromString(raw)
+        msg.outputs.add(name="predict_proba")
+        with_outputs.append(msg.SerializeToString())
+    return with_outputs
+
+
+def _rows(lat: LoadResult, thr: LoadResult) -> list[Row]:
     note = "MLServer sklearn runtime, default settings, OMP_NUM_THREADS=1"
     return [
         load_row(
@@ -133,3 +126,34 @@ def run(ctx: BenchContext) -> list[Row]:
             "peer", f"MLServer V2 ModelInfer {ROWS} rows, under load", thr, pairs=ROWS, note=note
         ),
     ]
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    try:
+        exe = mlserver_command()
+    except Skipped as exc:
+        ctx.skipped["peer"] = str(exc)
+        return []
+    folder = ctx.workdir / "peer"
+    _write_model(ctx, folder)
+    port = _write_settings(folder)
+    log = ctx.workdir / "peer.log"
+    proc = _start(exe, folder, log)
+    target = f"127.0.0.1:{port}"
+    try:
+        try:
+            _wait_ready(target, proc, log)
+        except Skipped as exc:
+            ctx.skipped["peer"] = str(exc)
+            return []
+        with_outputs = _requests_with_outputs(ctx)
+        lat = ctx.latency(target, MODEL_INFER, with_outputs)
+        thr = ctx.throughput(target, MODEL_INFER, with_outputs)
+    finally:
+        _stop(proc)
+    ctx.record(
+        "peer",
+        v2_100_p50_ms=lat.percentile_ms(50),
+        pairs_per_s=thr.calls_per_s * ROWS,
+    )
+    return _rows(lat, thr)
