@@ -26,6 +26,9 @@ from trainer.retrain import RetrainConfig, RetrainResult, not_ready_reason, run_
 
 log = logging.getLogger(__name__)
 
+# Set by a supervising process to its pid: the worker stops when that parent is gone.
+SUPERVISED_ENV = "CAMPAIGN_LIFT_SUPERVISOR_PID"
+
 
 def trigger_rules(settings: Settings) -> TriggerRules:
     """The retrain trigger's rules from the settings (each off at 0)."""
@@ -90,11 +93,16 @@ class RetrainWorker:
         with _Heartbeat(self._store, job.id, s.retrain_heartbeat_s):
             return run_job(self._store, job, self._config)
 
-    def run(self, stop: threading.Event) -> None:
-        """Polls until `stop` is set; a failed poll is logged and the next one tries again."""
+    def run(self, stop: threading.Event, parent: int | None = None) -> None:
+        """Polls until `stop` is set (or, with `parent`, until that process is gone: a child
+        of a server killed with SIGKILL must not outlive it); a failed poll is logged and the
+        next one tries again."""
         if not self._rules.enabled:
             log.info("no retrain trigger rule is enabled: the worker idles")
         while not stop.wait(self._settings.retrain_poll_interval_s):
+            if parent is not None and os.getppid() != parent:
+                log.warning("the process that started this worker is gone: stopping")
+                return
             if not self._rules.enabled:
                 continue
             try:
@@ -126,7 +134,8 @@ def main(settings: Settings | None = None) -> int:
         signal.signal(sig, on_signal)
     worker = RetrainWorker(store, settings)
     print(f"campaign-lift retrain worker {worker.name} on {store.location}", flush=True)
-    worker.run(stop)
+    supervised = os.environ.get(SUPERVISED_ENV) == str(os.getppid())
+    worker.run(stop, parent=os.getppid() if supervised else None)
     store.dispose()
     return 0
 

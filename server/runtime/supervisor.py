@@ -125,9 +125,14 @@ class ChildProcess(BackgroundWorker):
         super().stop(timeout_s)
 
 
+# trainer/worker.py's SUPERVISED_ENV: a worker whose supervisor is gone (SIGKILL) stops too.
+SUPERVISOR_PID_ENV = "CAMPAIGN_LIFT_SUPERVISOR_PID"
+
+
 def retrain_worker(settings: Settings) -> ChildProcess:
     """The retrain worker as a supervised child (trainer/worker.py)."""
-    return ChildProcess("retrain-worker", WORKER_COMMAND, settings_env(settings), restart=True)
+    env = {**settings_env(settings), SUPERVISOR_PID_ENV: str(os.getpid())}
+    return ChildProcess("retrain-worker", WORKER_COMMAND, env, restart=True)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:

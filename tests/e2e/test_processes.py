@@ -206,3 +206,44 @@ def test_serve_without_a_worker_starts_no_child(
         assert proc.wait(60) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie nobody reaped counts: it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_the_worker_stops_when_its_server_is_killed(
+    sqlite_store: Store, tmp_path: Path, trained_logreg
+) -> None:
+    """SIGKILL leaves no time to stop children: the worker notices its parent is gone."""
+    promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    env = {
+        **os.environ,
+        "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
+        "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+        "CAMPAIGN_LIFT_RETRAIN_POLL_INTERVAL_S": "0.2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clients.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    worker = WORKER_PID.search(line)
+    assert worker is not None, line
+    worker_pid = int(worker.group(1))
+    proc.kill()
+    proc.wait(30)
+    proc.stdout.close()
+    _wait_for(lambda: _gone(worker_pid), "the worker outlived its killed server", timeout_s=30)
