@@ -30,5 +30,11 @@ def revenue_output_names(revenue: str) -> tuple[str, str, str]:
     return expected, control, uplift
 
 
+def heads_output_name(target: str) -> str:
+    """[N, H]: the uplift by each of H bootstrap heads of the effect model (bootstrapped
+    Thompson sampling picks a head per decision and acts greedily on it)."""
+    return f"{target}_uplift_heads"
+
+
 def all_outputs(targets: Iterable[str]) -> list[str]:
     return [name for t in targets for name in output_names(t)]

@@ -17,7 +17,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from common.errors import InvalidArgument
@@ -37,8 +37,20 @@ def _estimator(family: str, seed: int) -> Any:
                 n_estimators=60, max_depth=8, min_samples_leaf=20, random_state=seed, n_jobs=1
             )
         case "hgb":
+            # Early stopping on a validation share always (scikit-learn's "auto" waits for
+            # 10,000 rows): per-arm models often see a thousand rows, where 150 unchecked
+            # rounds overfit (held-out AUC 0.56 against logistic regression's 0.60, measured
+            # on the simulator with 8,000 rows over six arms).
             return HistGradientBoostingClassifier(
-                max_iter=150, learning_rate=0.08, max_leaf_nodes=15, random_state=seed
+                max_iter=300,
+                learning_rate=0.06,
+                max_leaf_nodes=15,
+                min_samples_leaf=40,
+                l2_regularization=1.0,
+                early_stopping=True,
+                validation_fraction=0.15,
+                n_iter_no_change=15,
+                random_state=seed,
             )
         case "mlp":
             return MLPClassifier(
@@ -120,10 +132,17 @@ def _snap(model: Any) -> None:
 
 
 def build_pipeline(
-    spec: FeatureSpec, family: str, seed: int = 0, *, regressor: bool = False
+    spec: FeatureSpec,
+    family: str,
+    seed: int = 0,
+    *,
+    regressor: bool = False,
+    interactions: bool = False,
 ) -> Pipeline:
     """Preprocessing and estimator (a classifier, or with `regressor` an effect regressor) in
-    one pipeline, so one ONNX graph can carry both."""
+    one pipeline, so one ONNX graph can carry both. `interactions` adds the pairwise products
+    of the preprocessed features before the estimator: what lets a linear S-learner's campaign
+    effect differ by user (its additive form gives one constant uplift per campaign)."""
     numeric = [c for c, k in spec.features.items() if k == "numeric"]
     categorical = [c for c, k in spec.features.items() if k == "categorical"]
     transformers = []
@@ -143,4 +162,12 @@ def build_pipeline(
         )
     pre = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
     model = _regressor(family, seed) if regressor else _estimator(family, seed)
-    return Pipeline([("preprocess", pre), ("model", model)])
+    stages: list[tuple[str, Any]] = [("preprocess", pre)]
+    if interactions:
+        stages.append(
+            (
+                "interactions",
+                PolynomialFeatures(degree=2, interaction_only=True, include_bias=False),
+            )
+        )
+    return Pipeline([*stages, ("model", model)])

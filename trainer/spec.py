@@ -129,3 +129,10 @@ class FeatureSpec:
             )
         except KeyError as exc:
             raise InvalidArgument(f"spec {path}: missing key {exc.args[0]!r}") from exc
+
+
+def user_only(spec: FeatureSpec) -> FeatureSpec:
+    """The spec's user features alone: what per-arm models read."""
+    from dataclasses import replace
+
+    return replace(spec, campaign_features={}, control={}, revenue={})

@@ -103,20 +103,22 @@ def transformed_outcome_rows(
     return pd.concat(frames, ignore_index=True), np.concatenate(effects)
 
 
-def fit_effects(
-    data: pd.DataFrame, spec: FeatureSpec, family: str, seed: int = 0
-) -> dict[str, Pipeline]:
-    """One transformed-outcome effect regressor per target (trees, forests, HGB or MLP)."""
+def fit_effect(
+    data: pd.DataFrame, spec: FeatureSpec, target: str, family: str, seed: int = 0
+) -> Pipeline:
+    """The transformed-outcome effect regressor of one target (trees, forests, HGB or MLP)."""
     if family not in EFFECT_FAMILIES:
         raise InvalidArgument(
             f"uplift method {TRANSFORMED_OUTCOME!r} needs a family in {EFFECT_FAMILIES} "
             f"(its effect must vary with the user), got {family!r}"
         )
-    effects = {}
-    for target in spec.targets:
-        rows, z = transformed_outcome_rows(data, spec, target)
-        fitted = build_pipeline(spec, family, seed, regressor=True).fit(
-            rows[list(spec.features)], z
-        )
-        effects[target] = snap_thresholds_to_float32(fitted)
-    return effects
+    rows, z = transformed_outcome_rows(data, spec, target)
+    fitted = build_pipeline(spec, family, seed, regressor=True).fit(rows[list(spec.features)], z)
+    return snap_thresholds_to_float32(fitted)
+
+
+def fit_effects(
+    data: pd.DataFrame, spec: FeatureSpec, family: str, seed: int = 0
+) -> dict[str, Pipeline]:
+    """One transformed-outcome effect regressor per target."""
+    return {t: fit_effect(data, spec, t, family, seed) for t in spec.targets}

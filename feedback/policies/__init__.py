@@ -2,7 +2,7 @@
 bandits, and configuration. Scoring, off-policy replay and shadow scoring all decide through
 `decide()`; learned state lives in feedback/policy_state.py."""
 
-from feedback.policies.bandits import LinUCB, ThompsonSampling
+from feedback.policies.bandits import BootstrapThompson, LinUCB, ThompsonSampling
 from feedback.policies.base import (
     MODES,
     NO_CAMPAIGN,
@@ -26,6 +26,7 @@ __all__ = [
     "NO_CAMPAIGN",
     "POLICY_TYPES",
     "REWARD_TYPES",
+    "BootstrapThompson",
     "Choice",
     "Context",
     "EpsilonGreedy",

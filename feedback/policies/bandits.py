@@ -102,6 +102,37 @@ class ThompsonSampling(Policy):
         return {"arms": counts}
 
 
+class BootstrapThompson(Policy):
+    """Bootstrapped Thompson sampling: the model carries H bootstrap heads of its effect
+    estimate (`<objective>_uplift_heads`, refreshed by every retrain); a decision picks a head
+    uniformly and acts greedily on it ("no campaign" is worth 0). Its choice probability is
+    exact, no Monte Carlo: P(action) = (1/H) sum_h 1[action is head h's best] / (ties of h).
+    Osband and Van Roy, "Bootstrapped Thompson Sampling and Deep Exploration", 2015; Eckles and
+    Kaptein, "Thompson sampling with the online bootstrap", 2014.
+
+    A model without heads gets the greedy choice on its point estimate (with the floor).
+    """
+
+    type: Literal["bootstrap_thompson"] = "bootstrap_thompson"
+
+    def _probabilities(
+        self,
+        arms: np.ndarray,
+        campaign_ids: list[str],
+        context: Context,
+        state: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        if context.heads is None or context.heads.size == 0:
+            return greedy(arms)
+        heads = np.asarray(context.heads, dtype=np.float64)
+        # The control's value is the same for every campaign: in either mode a head's best
+        # action is the argmax of its uplifts against 0 for "no campaign".
+        values = np.vstack([heads, np.zeros((1, heads.shape[1]))])
+        best = values >= values.max(axis=0, keepdims=True) - 1e-12
+        return np.asarray((best / best.sum(axis=0, keepdims=True)).mean(axis=1))
+
+
 class LinUCB(Policy):
     """Disjoint LinUCB (Li, Chu, Langford and Schapire, "A Contextual-Bandit Approach to
     Personalized News Article Recommendation", WWW 2010): per arm a ridge regression of the

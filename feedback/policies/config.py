@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from common.errors import InvalidArgument
-from feedback.policies.bandits import LinUCB, ThompsonSampling
+from feedback.policies.bandits import BootstrapThompson, LinUCB, ThompsonSampling
 from feedback.policies.base import Policy
 from feedback.policies.simple import EpsilonGreedy, FixedCampaign, NoCampaign, UniformRandom
 
@@ -21,11 +21,18 @@ POLICIES: tuple[type[Policy], ...] = (
     NoCampaign,
     ThompsonSampling,
     LinUCB,
+    BootstrapThompson,
 )
 POLICY_TYPES = tuple(p.model_fields["type"].default for p in POLICIES)
 
 PolicyConfig = Annotated[
-    EpsilonGreedy | UniformRandom | FixedCampaign | NoCampaign | ThompsonSampling | LinUCB,
+    EpsilonGreedy
+    | UniformRandom
+    | FixedCampaign
+    | NoCampaign
+    | ThompsonSampling
+    | LinUCB
+    | BootstrapThompson,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Policy] = TypeAdapter(PolicyConfig)

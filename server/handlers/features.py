@@ -101,6 +101,8 @@ def build_feeds(items: Sequence[ScoreItem], model: LoadedModel) -> dict[str, np.
                         f"on; known: {sorted(known)}"
                     )
                 columns[name].append(value)
+            if model.arms:
+                model.check_arms(cand.features, where)
     kinds = {**model.user_features, **model.campaign_features}
     return {
         name: np.asarray(values, dtype=np.float32 if kinds[name] == "numeric" else object).reshape(

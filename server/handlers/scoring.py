@@ -121,10 +121,7 @@ class Scorer:
         start = 0
         for item, assignment in group:
             stop = start + len(item.candidates)
-            rows = {
-                name: Prediction(p.value[start:stop], p.control[start:stop], p.uplift[start:stop])
-                for name, p in predictions.items()
-            }
+            rows = {name: p.rows(start, stop) for name, p in predictions.items()}
             objective = assignment.policy.objective or configured
             if objective not in rows:
                 raise FailedPrecondition(
@@ -200,6 +197,7 @@ class Scorer:
                 value=chosen_objective.value.astype(np.float64),
                 uplift=chosen_objective.uplift.astype(np.float64),
                 control=float(chosen_objective.control[0]) if len(ids) else 0.0,
+                heads=chosen_objective.heads,
             ),
             ids,
             user_features=item.user_features,

@@ -13,8 +13,14 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from common.errors import ModelError
-from common.graph import SCHEMA_KEY, all_outputs, output_names, revenue_output_names
+from common.errors import InvalidArgument, ModelError
+from common.graph import (
+    SCHEMA_KEY,
+    all_outputs,
+    heads_output_name,
+    output_names,
+    revenue_output_names,
+)
 from feedback.registry import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,17 @@ class Prediction:
     value: np.ndarray  # probability (targets) or expected value (revenue) with the campaign
     control: np.ndarray  # the same without any campaign
     uplift: np.ndarray
+    # [rows, H]: the uplift by each bootstrap head, when the model has heads for this target.
+    heads: np.ndarray | None = None
+
+    def rows(self, start: int, stop: int) -> Prediction:
+        """The predictions of rows start..stop (one decision's candidates)."""
+        return Prediction(
+            self.value[start:stop],
+            self.control[start:stop],
+            self.uplift[start:stop],
+            None if self.heads is None else self.heads[start:stop],
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,10 @@ class LoadedModel:
     revenue: tuple[str, ...] = ()
     # The registered feature schema (outcome types of the targets, revenue, categories, ...).
     schema: Mapping[str, Any] = field(default_factory=dict)
+    # Targets with bootstrap heads (`<t>_uplift_heads`).
+    heads: tuple[str, ...] = ()
+    # The campaign-feature combinations of a per-arm learner (empty: any combination).
+    arms: frozenset[tuple[Any, ...]] = frozenset()
 
     def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
@@ -70,14 +91,48 @@ class LoadedModel:
         return output_names(objective)
 
     def predict_all(self, feeds: dict[str, np.ndarray]) -> dict[str, Prediction]:
-        """Per target and revenue output: with the campaign, without any, and the uplift."""
+        """Per target and revenue output: with the campaign, without any, the uplift, and the
+        bootstrap heads' uplifts where the model has them."""
         names = [n for t in self.targets for n in output_names(t)]
         names += [n for r in self.revenue for n in revenue_output_names(r)]
+        names += [heads_output_name(t) for t in self.heads]
         out = self.run(names, feeds)
+        heads = dict(zip(self.heads, out[3 * len(self.objectives) :], strict=True))
         return {
-            name: Prediction(out[3 * i].ravel(), out[3 * i + 1].ravel(), out[3 * i + 2].ravel())
+            name: Prediction(
+                out[3 * i].ravel(), out[3 * i + 1].ravel(), out[3 * i + 2].ravel(), heads.get(name)
+            )
             for i, name in enumerate(self.objectives)
         }
+
+    def check_arms(self, features: Mapping[str, Any], where: str) -> None:
+        """Per-arm learners know only their training arms: another campaign is refused."""
+        if not self.arms:
+            return
+        key = tuple(
+            float(np.float32(features[c])) if kind == "numeric" else str(features[c]).strip()
+            for c, kind in self.campaign_features.items()
+        )
+        if key not in self.arms:
+            known = sorted(
+                str(dict(zip(self.campaign_features, a, strict=True))) for a in self.arms
+            )
+            raise InvalidArgument(
+                f"{where} {dict(features)} is not a campaign model version {self.version} "
+                f"({self.schema.get('learner', '')}, a model per arm) was trained on; its arms: "
+                f"{known}"
+            )
+
+
+def _arms(schema: Mapping[str, Any]) -> frozenset[tuple[Any, ...]]:
+    kinds = schema["campaign"]
+    return frozenset(
+        tuple(
+            float(np.float32(a["features"][c])) if kind == "numeric" else str(a["features"][c])
+            for c, kind in kinds.items()
+        )
+        for a in schema.get("arms", [])
+    )
 
 
 def _session_options() -> ort.SessionOptions:
@@ -122,6 +177,8 @@ def load_model(version: ModelVersion) -> LoadedModel:
         },
         revenue=tuple(schema.get("revenue", {})),
         schema=dict(schema),
+        heads=tuple(t for t, n in schema.get("heads", {}).items() if n),
+        arms=_arms(schema),
     )
     _check_graph(model, session)
     log.info("loaded model version %s from %s", model.version, path)
@@ -140,6 +197,7 @@ def _check_graph(model: LoadedModel, session: ort.InferenceSession) -> None:
     outputs = {o.name for o in session.get_outputs()}
     expected_outputs = set(all_outputs(model.targets))
     expected_outputs |= {n for r in model.revenue for n in revenue_output_names(r)}
+    expected_outputs |= {heads_output_name(t) for t in model.heads}
     missing = expected_outputs - outputs
     if missing:
         raise ModelError(f"model version {model.version}: graph lacks outputs {sorted(missing)}")

@@ -134,6 +134,7 @@ def _choice(
             value=scored.value[start:stop].astype(np.float64),
             uplift=scored.uplift[start:stop].astype(np.float64),
             control=float(scored.control[start]),
+            heads=None if scored.heads is None else scored.heads[start:stop],
         ),
         context.campaign_ids,
         user_features=context.user_features,

@@ -98,4 +98,4 @@ def test_transformed_outcome_refuses_a_linear_family_and_unknown_methods() -> No
     with pytest.raises(InvalidArgument, match="needs a family in"):
         train(data, SPEC, family="logreg", uplift_method="transformed-outcome")
     with pytest.raises(InvalidArgument, match="uplift method must be one of"):
-        train(data, SPEC, family="hgb", uplift_method="x-learner")
+        train(data, SPEC, family="hgb", uplift_method="y-learner")

@@ -1,0 +1,277 @@
+"""Choosing a recipe (family x learner) by the value of the decisions it implies.
+
+Every candidate is cross-fitted on the training rows (K folds: each row scored by a model that
+never saw it), its greedy policy (the campaign of largest predicted uplift of the objective, or
+no campaign when none is positive) is evaluated on the logged rows by the doubly robust
+estimator
+
+    V(pi) = (1/n) sum_i [ q(x_i, pi_i) + 1[a_i = pi_i] (y_i - q(x_i, a_i)) / e_i ]
+
+(Dudík, Langford and Li, "Doubly Robust Policy Evaluation and Learning", ICML 2011) with one
+common reward model q for every candidate (the cross-fitted per-arm response model of the
+family whose response predicts best) and the logged propensities e. Candidates whose response
+model is clearly worse (log loss or AUC, the guards) are left out; the largest value wins. The
+same estimator values "everyone gets arm a", so the table shows the best single arm beside.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import log_loss, roc_auc_score
+
+from common.errors import CampaignLiftError
+from trainer.learners import DR_LEARNER, PER_ARM, S_LEARNER, fit_learner
+from trainer.learners.base import ArmScores, EffectData
+from trainer.learners.per_arm import fit_outcomes
+
+log = logging.getLogger(__name__)
+
+FOLDS = 3
+DEFAULT_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("logreg", S_LEARNER),
+    ("logreg", "t-learner"),
+    ("logreg", DR_LEARNER),
+    ("hgb", S_LEARNER),
+    ("hgb", "t-learner"),
+    ("hgb", DR_LEARNER),
+)
+# A candidate's response model may be this much worse than the best one's and still compete.
+LOG_LOSS_GUARD = 1.02
+AUC_GUARD = 0.02
+Z_95 = float(stats.norm.ppf(0.975))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    family: str
+    learner: str
+    value: float  # DR value of the greedy policy, per decision
+    ci: tuple[float, float]
+    gain_over_best_single: float  # value - best single arm's value (paired)
+    gain_ci: tuple[float, float]
+    log_loss: float
+    auc: float
+    share_targeted: float  # of rows given a campaign
+    seconds: float
+    eligible: bool = True
+    error: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Selection:
+    objective: str
+    chosen: Candidate
+    candidates: list[Candidate]
+    single_arms: dict[str, float]  # DR value of everyone getting each arm
+    best_single: str
+    rows: int
+    folds: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "objective": self.objective,
+            "chosen": {"family": self.chosen.family, "learner": self.chosen.learner},
+            "candidates": [c.as_dict() for c in self.candidates],
+            "single_arms": self.single_arms,
+            "best_single": self.best_single,
+            "rows": self.rows,
+            "folds": self.folds,
+        }
+
+
+def _dr_terms(data: EffectData, target: str, q: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Per row, the doubly robust term of a deterministic policy choosing `actions`."""
+    y, e, logged = data.y(target), data.propensity, data.arms.index
+    rows = np.arange(len(y))
+    return q[rows, actions] + (logged == actions) * (y - q[rows, logged]) / e
+
+
+def _interval(terms: np.ndarray) -> tuple[float, tuple[float, float]]:
+    mean = float(terms.mean())
+    half = Z_95 * float(terms.std(ddof=1)) / np.sqrt(len(terms))
+    return mean, (mean - half, mean + half)
+
+
+@dataclass
+class _OutOfFold:
+    """A candidate's predictions for every row from the fold models that never saw it."""
+
+    probability: np.ndarray  # [n, K]
+    uplift: np.ndarray  # [n, K]
+
+    def scores(self) -> ArmScores:
+        return ArmScores(self.probability, self.uplift)
+
+
+def _cross_fit(
+    data: EffectData, target: str, family: str, learner: str, fold: np.ndarray, seed: int
+) -> _OutOfFold:
+    n, k = len(data.frame), data.arms.k
+    p, u = np.empty((n, k)), np.empty((n, k))
+    for f in range(FOLDS):
+        train = data.rows(fold != f)
+        mu = _inner_mu(data, target, family, fold, f, seed) if learner == DR_LEARNER else None
+        fitted = fit_learner(learner, train, target, family, seed, mu=mu)
+        scores = fitted.arm_scores(data.frame[fold == f], data.arms)
+        p[fold == f], u[fold == f] = scores.probability, scores.uplift
+    return _OutOfFold(p, u)
+
+
+def _inner_mu(
+    data: EffectData, target: str, family: str, fold: np.ndarray, held: int, seed: int
+) -> np.ndarray:
+    """The DR-learner's cross-fitted mu on the rows outside fold `held`: each such row scored
+    by the models of the one other fold, so no model saw the row it scores (nor fold `held`)."""
+    rest = np.flatnonzero(fold != held)
+    mu = np.empty((len(rest), data.arms.k))
+    for g in range(FOLDS):
+        if g == held:
+            continue
+        models = fit_outcomes(data.rows(fold == 3 - held - g), target, family, seed)
+        rows = fold[rest] == g
+        users = data.users.iloc[rest[rows]]
+        for a, model in enumerate(models):
+            mu[rows, a] = model.predict_proba(users)[:, 1]
+    return mu
+
+
+def _response_quality(data: EffectData, target: str, oof: _OutOfFold) -> tuple[float, float]:
+    """Log loss and AUC of the out-of-fold probability of each row's logged arm."""
+    y = data.y(target)
+    p = np.clip(oof.probability[np.arange(len(y)), data.arms.index], 1e-7, 1 - 1e-7)
+    auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+    return float(log_loss(y, p, labels=[0, 1])), auc
+
+
+def select(
+    data: EffectData,
+    target: str,
+    candidates: Sequence[tuple[str, str]] = DEFAULT_CANDIDATES,
+    seed: int = 0,
+) -> Selection:
+    """Cross-fits every candidate and returns them with the chosen one (see module doc)."""
+    fold = np.random.default_rng(seed).integers(0, FOLDS, len(data.frame))
+    fitted: dict[tuple[str, str], _OutOfFold] = {}
+    rows: list[Candidate] = []
+    for family, learner in candidates:
+        began = time.perf_counter()
+        try:
+            fitted[(family, learner)] = _cross_fit(data, target, family, learner, fold, seed)
+        except CampaignLiftError as exc:  # e.g. an arm too small for a model of its own
+            rows.append(_failed(family, learner, exc.message, time.perf_counter() - began))
+            continue
+        rows.append(_placeholder(family, learner, time.perf_counter() - began))
+    if not fitted:
+        raise CampaignLiftError("no candidate recipe could be fitted: " + rows[0].error)
+    quality = {key: _response_quality(data, target, oof) for key, oof in fitted.items()}
+    q = _reward_model(fitted, quality)
+    singles = {
+        data.arms.names[a]: _dr_terms(data, target, q, np.full(len(data.frame), a))
+        for a in range(data.arms.k)
+    }
+    best_single = max(singles, key=lambda name: float(singles[name].mean()))
+    scored = [_score(r, fitted, quality, data, target, q, singles[best_single]) for r in rows]
+    scored = _guard(scored)
+    chosen = max((c for c in scored if c.eligible), key=lambda c: c.value)
+    log.info(
+        "selected %s %s: DR value %.5f (best single %s %.5f)",
+        chosen.family,
+        chosen.learner,
+        chosen.value,
+        best_single,
+        float(singles[best_single].mean()),
+    )
+    return Selection(
+        objective=target,
+        chosen=chosen,
+        candidates=scored,
+        single_arms={name: float(t.mean()) for name, t in singles.items()},
+        best_single=best_single,
+        rows=len(data.frame),
+        folds=FOLDS,
+    )
+
+
+def _reward_model(
+    fitted: dict[tuple[str, str], _OutOfFold], quality: dict[tuple[str, str], tuple[float, float]]
+) -> np.ndarray:
+    """q(x, a) for the DR estimator: the out-of-fold probabilities of the per-arm (or, lacking
+    one, any) candidate whose response has the lowest log loss; shared by every candidate."""
+    per_arm = [key for key in fitted if key[1] in PER_ARM] or list(fitted)
+    best = min(per_arm, key=lambda key: quality[key][0])
+    return fitted[best].probability
+
+
+def _failed(family: str, learner: str, error: str, seconds: float) -> Candidate:
+    nan = float("nan")
+    return Candidate(
+        family, learner, nan, (nan, nan), nan, (nan, nan), nan, nan, nan, seconds, False, error
+    )
+
+
+def _placeholder(family: str, learner: str, seconds: float) -> Candidate:
+    return _failed(family, learner, "", seconds)
+
+
+def _score(
+    row: Candidate,
+    fitted: dict[tuple[str, str], _OutOfFold],
+    quality: dict[tuple[str, str], tuple[float, float]],
+    data: EffectData,
+    target: str,
+    q: np.ndarray,
+    best_single: np.ndarray,
+) -> Candidate:
+    key = (row.family, row.learner)
+    if key not in fitted:
+        return row
+    actions = fitted[key].scores().greedy(data.arms.control)
+    terms = _dr_terms(data, target, q, actions)
+    value, ci = _interval(terms)
+    gain, gain_ci = _interval(terms - best_single)
+    loss, auc = quality[key]
+    return Candidate(
+        row.family,
+        row.learner,
+        value,
+        ci,
+        gain,
+        gain_ci,
+        loss,
+        auc,
+        float(np.mean(actions != data.arms.control)),
+        row.seconds,
+    )
+
+
+def _guard(rows: list[Candidate]) -> list[Candidate]:
+    """Leaves out candidates whose response model is clearly worse than the best one's."""
+    fitted = [r for r in rows if not r.error]
+    best_loss = min(r.log_loss for r in fitted)
+    aucs = [r.auc for r in fitted if np.isfinite(r.auc)]
+    best_auc = max(aucs) if aucs else float("nan")
+    out = []
+    for r in rows:
+        if r.error:
+            out.append(r)
+            continue
+        reasons = []
+        if r.log_loss > LOG_LOSS_GUARD * best_loss:
+            reasons.append(f"log loss {r.log_loss:.5f} > {LOG_LOSS_GUARD} x best {best_loss:.5f}")
+        if np.isfinite(best_auc) and r.auc < best_auc - AUC_GUARD:
+            reasons.append(f"AUC {r.auc:.4f} < best {best_auc:.4f} - {AUC_GUARD}")
+        if reasons:
+            r = Candidate(**{**asdict(r), "eligible": False, "error": "; ".join(reasons)})
+        out.append(r)
+    if not any(r.eligible for r in out):  # the guards never leave nothing to choose
+        return [Candidate(**{**asdict(r), "eligible": not r.error}) for r in rows]
+    return out
