@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -106,9 +107,24 @@ class Settings(BaseSettings):
     )
     policy: str = Field(
         default="epsilon_greedy",
-        description="Default policy when a request names no experiment: "
-        "epsilon_greedy, uniform_random or no_campaign.",
+        description="Policy of requests that name no experiment: a policy type "
+        "(epsilon_greedy takes `epsilon`), or a whole policy config as JSON, e.g. "
+        '{"type": "bootstrap_thompson", "min_propensity": 0.01}.',
     )
+
+    def policy_config(self) -> dict[str, Any]:
+        """The default policy's config (feedback/policies/config.py validates it)."""
+        import json
+
+        text = self.policy.strip()
+        if text.startswith("{"):
+            config = json.loads(text)
+            if not isinstance(config, dict):
+                raise ValueError("policy must be a policy type or a JSON object")
+            return config
+        return (
+            {"type": text, "epsilon": self.epsilon} if text == "epsilon_greedy" else {"type": text}
+        )
 
     policy_state_refresh_s: float = Field(
         default=1.0, gt=0, description="How often a server re-reads learning policies' state."
@@ -200,12 +216,28 @@ class Settings(BaseSettings):
         description="Scheduling niceness the retrain worker adds to itself, so that on shared "
         "cores serving processes come first.",
     )
-    model_family: str = Field(default="hgb", description="Estimator family used by retrains.")
-    promotion_tolerance: float = Field(
+    model_family: str = Field(
+        default="hgb",
+        description="Estimator family of retrains of a production version that recorded no "
+        "recipe (versions record theirs; retrain_recipe decides whether it is reused).",
+    )
+    retrain_recipe: Literal["production", "auto"] = Field(
+        default="production",
+        description="What a retrain fits: production's recipe (family, learner, heads), or "
+        "'auto': the selection by decision value again.",
+    )
+    promotion_margin: float = Field(
         default=0.0,
         ge=0,
-        description="A candidate is promoted when its holdout log loss is at most production's "
-        "plus this.",
+        description="The gate refuses a candidate whose decisions are worth less than "
+        "production's by more than this per decision with 95% confidence (doubly robust "
+        "value on decisions neither trained on), in the objective's units.",
+    )
+    promotion_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        description="The gate's log-loss guard: the candidate's held-out log loss may exceed "
+        "production's by at most this share.",
     )
 
     gate_min_rows: int = Field(

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
-from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeRegressor
 
 from trainer.spec import FeatureSpec
@@ -20,7 +19,7 @@ SEGMENT_DEPTH = 2
 
 
 def permutation_importances(
-    pipelines: Mapping[str, Pipeline], holdout: pd.DataFrame, spec: FeatureSpec, seed: int = 0
+    pipelines: Mapping[str, Any], holdout: pd.DataFrame, spec: FeatureSpec, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """Per target, per feature: the drop of held-out AUC when that column is shuffled (Breiman,
     "Random Forests", 2001, section 10), on up to IMPORTANCE_ROWS rows; largest first."""

@@ -25,11 +25,11 @@ from sklearn.pipeline import Pipeline
 from common.errors import ModelError
 from common.graph import SCHEMA_KEY, heads_output_name, output_names, revenue_output_names
 from trainer.arms import Arms
-from trainer.data import with_control
 from trainer.spec import FeatureSpec, user_only
 
 if TYPE_CHECKING:
     from trainer.learners.base import FittedTarget
+    from trainer.revenue import RevenueFit
 
 TARGET_OPSET = 17
 ML_OPSET = 3
@@ -98,6 +98,8 @@ class GraphBuilder:
         self.opsets: dict[str, int] = {}
         self._arms: Arms | None = None
         self._codes: dict[str, list[str]] = {}
+        # While an ensemble adds its members, their outputs stay inside the graph.
+        self.hidden = False
         self._double_inputs()
 
     def _node(self, op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
@@ -149,6 +151,9 @@ class GraphBuilder:
         self.halves(f"{prefix}all", treated, control)
 
     def output(self, *names: str) -> None:
+        """Makes these values graph outputs (unless an ensemble's member is being added)."""
+        if self.hidden:
+            return
         self.outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None]) for n in names]
 
     def target(self, target: str, pipeline: Pipeline, effect: Pipeline | None) -> None:
@@ -315,6 +320,48 @@ class GraphBuilder:
         self._select(f"{prefix}u_arms", f"{prefix}uplift")
         return f"{prefix}uplift"
 
+    def ensemble(self, target: str, members: list[tuple[float, Any]]) -> None:
+        """A weighted average of fitted members' probability, control probability and uplift
+        (each member added under its own name, its outputs kept inside)."""
+        names = output_names(target)
+        parts: list[list[str]] = [[], [], []]
+        self.hidden = True
+        try:
+            for m, (weight, member) in enumerate(members):
+                pseudo = f"{target}__m{m}"
+                member.emit(self, pseudo)
+                w = f"{pseudo}__weight"
+                self.inits.append(helper.make_tensor(w, TensorProto.FLOAT, [], [float(weight)]))
+                for i, name in enumerate(output_names(pseudo)):
+                    self._node("Mul", [name, w], [f"{name}__weighted"])
+                    parts[i].append(f"{name}__weighted")
+        finally:
+            self.hidden = False
+        for out, terms in zip(names, parts, strict=True):
+            self._sum(terms, out)
+        self._node("Concat", [names[0], names[1]], [f"{target}__p_all"], axis=0)
+        self.output(*names)
+
+    def constant(self, name: str, value: float) -> None:
+        self.inits.append(helper.make_tensor(name, TensorProto.FLOAT, [], [float(value)]))
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
+        self._node(op, inputs, outputs, **attrs)
+
+    def sum(self, terms: list[str], out: str) -> None:
+        """`out` = the sum of `terms` (a chain of Add)."""
+        self._sum(terms, out)
+
+    def _sum(self, terms: list[str], out: str) -> None:
+        if len(terms) == 1:
+            self._node("Identity", terms, [out])
+            return
+        total = terms[0]
+        for i, term in enumerate(terms[1:]):
+            nxt = out if i == len(terms) - 2 else f"{out}__sum{i}"
+            self._node("Add", [total, term], [nxt])
+            total = nxt
+
     def heads(self, target: str, columns: list[str]) -> None:
         """`<target>_uplift_heads` [N, H] from the heads' [N] uplift columns."""
         unsqueezed = []
@@ -327,16 +374,59 @@ class GraphBuilder:
             helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, len(columns)])
         )
 
-    def revenue(self, column: str, spend: Pipeline) -> None:
+    def revenue(self, column: str, spend: Pipeline, hurdle: str | None = None) -> None:
         """The hurdle model of a revenue column: P(its target) x E[revenue | target], with and
-        without the campaign, and their difference (common.graph.revenue_output_names)."""
+        without the campaign, and their difference (common.graph.revenue_output_names).
+        `hurdle`: the target whose probability it multiplies (an ensemble member's)."""
+        hurdle = hurdle or self.spec.revenue[column]
         prefix = f"{column}__spend__"
         raw = self.add_pipeline(spend, prefix)
         expected, control_expected, uplift = revenue_output_names(column)
         self._node("Squeeze", [raw, "one_1d"], [f"{prefix}all"])
-        hurdle = f"{self.spec.revenue[column]}__p_all"
-        self._node("Mul", [hurdle, f"{prefix}all"], [f"{prefix}expected"])
+        self._node("Mul", [f"{hurdle}__p_all", f"{prefix}all"], [f"{prefix}expected"])
         self.halves(f"{prefix}expected", expected, control_expected)
+        self._node("Sub", [expected, control_expected], [uplift])
+        self.output(expected, control_expected, uplift)
+
+    def per_arm_revenue(
+        self, column: str, arms: Arms, regressors: list[Pipeline], hurdle: str | None = None
+    ) -> None:
+        """The hurdle model with a regressor of the amount per arm: mu_a x s_a of the row's
+        arm, of the control, and their difference."""
+        hurdle = hurdle or self.spec.revenue[column]
+        prefix = f"{column}__spend__"
+        amounts = [
+            self._user_column(r, f"{prefix}arm{a}__", proba=False) for a, r in enumerate(regressors)
+        ]
+        self._node("Concat", amounts, [f"{prefix}s_arms"], axis=1)
+        self._node("Mul", [f"{hurdle}__p_arms", f"{prefix}s_arms"], [f"{prefix}v_arms"])
+        expected, control_expected, uplift = revenue_output_names(column)
+        self._select(f"{prefix}v_arms", expected)
+        index = f"{prefix}control_index"
+        self.inits.append(helper.make_tensor(index, TensorProto.INT64, [1], [arms.control]))
+        self._node("Gather", [f"{prefix}v_arms", index], [f"{prefix}v_control"], axis=1)
+        self._node("Squeeze", [f"{prefix}v_control", "one_1d"], [control_expected])
+        self._node("Sub", [expected, control_expected], [uplift])
+        self.output(expected, control_expected, uplift)
+
+    def revenue_ensemble(self, column: str, members: list[tuple[float, Any]], hurdle: str) -> None:
+        """The weighted average of the members' revenue outputs, each member's amount model
+        multiplying its own hurdle probability (the ensemble's members are `hurdle`__m<i>)."""
+        parts: list[list[str]] = [[], []]
+        self.hidden = True
+        try:
+            for m, (weight, member) in enumerate(members):
+                pseudo = f"{column}__m{m}"
+                member.emit(self, hurdle=f"{hurdle}__m{m}", column=pseudo)
+                self.constant(f"{pseudo}__weight", weight)
+                for i, name in enumerate(revenue_output_names(pseudo)[:2]):
+                    self._node("Mul", [name, f"{pseudo}__weight"], [f"{name}__weighted"])
+                    parts[i].append(f"{name}__weighted")
+        finally:
+            self.hidden = False
+        expected, control_expected, uplift = revenue_output_names(column)
+        self._sum(parts[0], expected)
+        self._sum(parts[1], control_expected)
         self._node("Sub", [expected, control_expected], [uplift])
         self.output(expected, control_expected, uplift)
 
@@ -362,7 +452,7 @@ class GraphBuilder:
 def compose_fitted(
     fitted: Mapping[str, FittedTarget],
     spec: FeatureSpec,
-    revenue: Mapping[str, Pipeline] | None = None,
+    revenue: Mapping[str, RevenueFit] | None = None,
     heads: Mapping[str, Sequence[FittedTarget]] | None = None,
 ) -> onnx.ModelProto:
     """One graph: each target's fitted learner's outputs, each target's bootstrap heads'
@@ -374,9 +464,15 @@ def compose_fitted(
     for target, fits in (heads or {}).items():
         columns = [h.emit_uplift(builder, f"{target}__head{i}__") for i, h in enumerate(fits)]
         builder.heads(target, columns)
-    for column, spend in (revenue or {}).items():
-        builder.revenue(column, spend)
+    for amounts in (revenue or {}).values():
+        amounts.emit(builder)
     return builder.build(list(fitted))
+
+
+def _pooled(revenue: Mapping[str, Pipeline] | None, spec: FeatureSpec) -> dict[str, RevenueFit]:
+    from trainer.revenue import PooledRevenue
+
+    return {c: PooledRevenue(spec, c, p) for c, p in (revenue or {}).items()}
 
 
 def _s_fits(
@@ -394,7 +490,7 @@ def compose(
     revenue: Mapping[str, Pipeline] | None = None,
 ) -> onnx.ModelProto:
     """compose_fitted of S-learner response pipelines (with transformed-outcome `effects`)."""
-    return compose_fitted(_s_fits(pipelines, spec, effects), spec, revenue)
+    return compose_fitted(_s_fits(pipelines, spec, effects), spec, _pooled(revenue, spec))
 
 
 def feeds_from_frame(df: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
@@ -425,7 +521,7 @@ def expected_outputs(
     fitted: Mapping[str, FittedTarget],
     df: pd.DataFrame,
     spec: FeatureSpec,
-    revenue: Mapping[str, Pipeline] | None = None,
+    revenue: Mapping[str, RevenueFit] | None = None,
     heads: Mapping[str, Sequence[FittedTarget]] | None = None,
 ) -> dict[str, np.ndarray]:
     """What the graph of compose_fitted must output for `df`, computed by scikit-learn."""
@@ -437,13 +533,9 @@ def expected_outputs(
         out[u_name] = served["uplift"]
     for target, fits in (heads or {}).items():
         out[heads_output_name(target)] = np.column_stack([h.served(df)["uplift"] for h in fits])
-    x = df[list(spec.features)]
-    x_control = with_control(df, spec)[list(spec.features)]
-    for column, spend in (revenue or {}).items():
+    for column, amounts in (revenue or {}).items():
         expected, control_expected, uplift = revenue_output_names(column)
-        p_name, c_name, _ = output_names(spec.revenue[column])
-        out[expected] = out[p_name] * spend.predict(x)
-        out[control_expected] = out[c_name] * spend.predict(x_control)
+        out[expected], out[control_expected] = amounts.expected(fitted[spec.revenue[column]], df)
         out[uplift] = out[expected] - out[control_expected]
     return out
 
@@ -453,7 +545,7 @@ def parity(
     expected: Mapping[str, np.ndarray],
     df: pd.DataFrame,
     spec: FeatureSpec,
-    revenue: Mapping[str, Pipeline] | None = None,
+    revenue: Mapping[str, RevenueFit] | None = None,
     tolerance: float = PARITY_TOLERANCE,
 ) -> float:
     """Max |scikit-learn - onnxruntime| over every output on `df`; refuses the export above
@@ -463,10 +555,9 @@ def parity(
     largest predicted amount (at least 1), so a float32 rounding of the probability does not
     count as disagreement just because the currency unit is small."""
     got = predict_onnx(session_for(model_bytes), df, spec)
-    x = df[list(spec.features)]
     scale = {
-        name: max(1.0, float(np.abs(model.predict(x)).max(initial=0.0)))
-        for r, model in (revenue or {}).items()
+        name: max(1.0, amounts.scale(df))
+        for r, amounts in (revenue or {}).items()
         for name in revenue_output_names(r)
     }
 
@@ -492,5 +583,6 @@ def check_parity(
     revenue: Mapping[str, Pipeline] | None = None,
 ) -> float:
     """parity() of the graph of S-learner response pipelines (compose)."""
-    expected = expected_outputs(_s_fits(pipelines, spec, effects), df, spec, revenue)
-    return parity(model_bytes, expected, df, spec, revenue, tolerance)
+    pooled = _pooled(revenue, spec)
+    expected = expected_outputs(_s_fits(pipelines, spec, effects), df, spec, pooled)
+    return parity(model_bytes, expected, df, spec, pooled, tolerance)

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 
 from common.errors import CampaignLiftError
-from trainer.learners import EffectData, FittedTarget, fit_learner
+from trainer.learners import EffectData, FittedTarget
 from trainer.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,7 @@ def fit_heads(
         for attempt in range(RESAMPLE_TRIES):
             sample = rng.integers(0, n, size)
             try:
-                heads.append(
-                    fit_learner(recipe.learner, data.rows(sample), target, recipe.family, seed + h)
-                )
+                heads.append(recipe.fit(data.rows(sample), target, seed + h))
                 break
             except CampaignLiftError as exc:  # a resample left an arm too small: draw again
                 if attempt == RESAMPLE_TRIES - 1:

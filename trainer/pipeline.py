@@ -17,7 +17,12 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import (
+    KBinsDiscretizer,
+    OneHotEncoder,
+    PolynomialFeatures,
+    StandardScaler,
+)
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from common.errors import InvalidArgument
@@ -28,7 +33,7 @@ MISSING_CATEGORY = "(missing)"
 
 def _estimator(family: str, seed: int) -> Any:
     match family:
-        case "logreg":
+        case "logreg" | "gam":
             return LogisticRegression(max_iter=1000, C=1.0)
         case "tree":
             return DecisionTreeClassifier(max_depth=6, min_samples_leaf=50, random_state=seed)
@@ -59,7 +64,7 @@ def _estimator(family: str, seed: int) -> Any:
     raise InvalidArgument(f"model family must be one of {FAMILIES}, got {family!r}")
 
 
-FAMILIES = ("logreg", "tree", "forest", "hgb", "mlp")
+FAMILIES = ("logreg", "gam", "tree", "forest", "hgb", "mlp")
 # Families that can regress an effect varying with the user features and the campaign together
 # (an additive linear model cannot: its uplift would be one constant per campaign).
 EFFECT_FAMILIES = ("tree", "forest", "hgb", "mlp")
@@ -67,7 +72,7 @@ EFFECT_FAMILIES = ("tree", "forest", "hgb", "mlp")
 
 def _regressor(family: str, seed: int) -> Any:
     match family:
-        case "logreg":  # the linear family's regressor
+        case "logreg" | "gam":  # the linear families' regressor
             return Ridge(alpha=1.0)
         case "tree":
             return DecisionTreeRegressor(max_depth=5, min_samples_leaf=200, random_state=seed)
@@ -96,7 +101,10 @@ def _regressor(family: str, seed: int) -> Any:
     raise InvalidArgument(f"model family must be one of {FAMILIES}, got {family!r}")
 
 
-SCALED_FAMILIES = ("logreg", "mlp")
+SCALED_FAMILIES = ("logreg", "gam", "mlp")
+# The additive family's numeric features also enter as quantile bins (one-hot): a logistic
+# model with a step function of each numeric feature beside its linear term.
+GAM_BINS = 6
 
 
 def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
@@ -108,6 +116,8 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
     changes no scikit-learn prediction on float32-valued inputs (no such value lies between
     the two) and makes the exported threshold exact. Other families are returned unchanged.
     """
+    for bins in _bin_discretizers(pipeline):
+        _snap_edges(bins)
     model = pipeline.steps[-1][1]
     if isinstance(model, CalibratedClassifierCV):
         for calibrated in model.calibrated_classifiers_:
@@ -115,6 +125,29 @@ def snap_thresholds_to_float32(pipeline: Pipeline) -> Pipeline:
     else:
         _snap(model)
     return pipeline
+
+
+def _bin_discretizers(step: Any) -> list[KBinsDiscretizer]:
+    """Every fitted KBinsDiscretizer inside a pipeline (and its column transformers)."""
+    if isinstance(step, KBinsDiscretizer):
+        return [step]
+    if isinstance(step, Pipeline):
+        return [b for _, sub in step.steps for b in _bin_discretizers(sub)]
+    if isinstance(step, ColumnTransformer) and hasattr(step, "transformers_"):
+        return [b for _, sub, _ in step.transformers_ for b in _bin_discretizers(sub)]
+    return []
+
+
+def _snap_edges(bins: KBinsDiscretizer) -> None:
+    """A float32 input x falls at or above edge e exactly when it is at or above the smallest
+    float32 >= e: edges moved there bin every float32 value as before, in both runtimes."""
+    snapped = []
+    for edges in bins.bin_edges_:
+        e32 = edges.astype(np.float32)
+        down = e32.astype(np.float64) < edges
+        e32[down] = np.nextafter(e32[down], np.float32(np.inf))
+        snapped.append(e32.astype(np.float64))
+    bins.bin_edges_ = np.asarray(snapped, dtype=object)
 
 
 def _snap(model: Any) -> None:
@@ -153,6 +186,15 @@ def build_pipeline(
         if family in SCALED_FAMILIES:
             steps.append(("scale", StandardScaler()))
         transformers.append(("numeric", Pipeline(steps), numeric))
+        if family == "gam":
+            bins = KBinsDiscretizer(
+                n_bins=GAM_BINS,
+                encode="onehot-dense",
+                strategy="quantile",
+                quantile_method="averaged_inverted_cdf",
+            )
+            impute = SimpleImputer(strategy="median")
+            transformers.append(("bins", Pipeline([("impute", impute), ("bins", bins)]), numeric))
     if categorical:
         # The converter imputes string columns only when missing is a string: "" here.
         impute = SimpleImputer(missing_values="", strategy="constant", fill_value=MISSING_CATEGORY)

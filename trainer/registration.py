@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from feedback.registry import ModelVersion, register_version
 from feedback.store import Store
+from trainer.fingerprint import fingerprint_path
 
 if TYPE_CHECKING:
     from trainer.train import TrainedModel
@@ -67,14 +68,24 @@ def register(
     data: str = "",
     parent_version: int | None = None,
 ) -> ModelVersion:
-    """Writes the artifact and records the version; `source` is "file" or "store"."""
+    """Writes the artifact and the fingerprint of its training rows, and records the
+    version; `source` is "file" or "store"."""
     path = write_artifact(trained.onnx_bytes, artifact_dir)
+    fingerprint = trained.fingerprint()
+    rows_path = fingerprint_path(path)
+    fingerprint.save(rows_path)
     lineage = {
         "source": source,
         "data": data,
         "code_version": code_version(),
-        "rows_train": len(trained.training),
+        "rows_train": trained.final.rows,
         "rows_holdout": len(trained.holdout),
+        "refit_on_all_rows": trained.refit,
+        "training_rows": {
+            "path": str(rows_path.resolve()),
+            "ids": len(fingerprint.ids),
+            "contents": len(fingerprint.contents),
+        },
         "cleaning": trained.cleaning.as_dict(),
         "parity_max_abs_diff": trained.parity_max_abs_diff,
         "uplift_method": trained.uplift_method,

@@ -14,6 +14,7 @@ from common.graph import output_names, revenue_output_names
 from trainer.evaluate import binary_metrics
 from trainer.explain import permutation_importances, uplift_segments
 from trainer.export import predict_onnx, session_for
+from trainer.learners import ServedClassifier
 from trainer.spec import FeatureSpec
 from trainer.uplift import campaign_arms
 from trainer.uplift_metrics import auuc, ips_value, qini_coefficient, uplift_at_k
@@ -144,7 +145,9 @@ def evaluation_report(
     """
     spec: FeatureSpec = trained.spec
     holdout: pd.DataFrame = trained.holdout
-    predictions = predict_onnx(session_for(trained.onnx_bytes), holdout, spec)
+    # The fit the held-out rows did not see (a refit for serving has seen them).
+    graph = trained.evaluated.onnx_bytes
+    predictions = predict_onnx(session_for(graph), holdout, spec)
     response = {}
     for t in spec.targets:
         cut = float(trained.training[t].mean()) if threshold is None else threshold
@@ -154,6 +157,7 @@ def evaluation_report(
         "family": trained.family,
         "uplift_method": trained.uplift_method,
         "rows_train": len(trained.training),
+        "refit_on_all_rows": trained.refit,
         "rows_holdout": len(holdout),
         "parity_max_abs_diff": trained.parity_max_abs_diff,
         "response": response,
@@ -165,12 +169,16 @@ def evaluation_report(
         report["revenue"] = revenue_metrics(holdout, spec, predictions)
     arms, control = campaign_arms(trained.training, spec)
     if arms and control is not None:
-        uplifts = predicted_uplifts(trained.onnx_bytes, holdout, spec, arms)
+        uplifts = predicted_uplifts(graph, holdout, spec, arms)
         report["control_arm"] = control
         report["uplift"] = uplift_section(holdout, spec, uplifts, control)
         report["policy"] = policy_section(holdout, spec, uplifts, control)
         if explain:
             report["segments"] = uplift_segments(holdout, spec, uplifts, control)
     if explain:
-        report["importance"] = permutation_importances(trained.pipelines, holdout, spec)
+        estimators = {
+            t: ServedClassifier(fit, t).fit(None, None)
+            for t, fit in trained.evaluated.fitted.items()
+        }
+        report["importance"] = permutation_importances(estimators, holdout, spec)
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,14 @@ from trainer.arms import Arms, arms_of, logged_propensity
 from trainer.data import CleaningReport, clean
 from trainer.evaluate import binary_metrics
 from trainer.export import compose_fitted, expected_outputs, parity, predict_onnx, session_for
+from trainer.fingerprint import Fingerprint
 from trainer.heads import fit_heads
-from trainer.learners import LEARNERS, S_LEARNER, EffectData, FittedTarget, SLearnerFit, fit_learner
-from trainer.pipeline import FAMILIES, build_pipeline, snap_thresholds_to_float32
+from trainer.learners import LEARNERS, S_LEARNER, EffectData, FittedTarget, SLearnerFit
+from trainer.pipeline import build_pipeline, snap_thresholds_to_float32
 from trainer.recipe import AUTO, Recipe
 from trainer.registration import code_version, register, write_artifact
-from trainer.selection import Selection, select
+from trainer.revenue import RevenueFit, fit_recipe_revenue
+from trainer.selection import Objective, Selection, select
 from trainer.spec import FeatureSpec
 from trainer.tuning import CALIBRATION_METHOD, choose_calibration, search, with_calibration
 
@@ -34,26 +37,67 @@ log = logging.getLogger(__name__)
 __all__ = ["TrainedModel", "code_version", "holdout_metrics", "register", "train", "write_artifact"]
 
 
+@dataclass(frozen=True)
+class Fit:
+    """One fit of a recipe: the learner per target, the objective's heads, the revenue
+    models, and the graph they export to (parity-checked)."""
+
+    fitted: dict[str, FittedTarget]
+    heads: dict[str, list[FittedTarget]]
+    revenue: dict[str, RevenueFit]
+    onnx_bytes: bytes
+    parity: float
+    rows: int
+
+
 @dataclass
 class TrainedModel:
-    """A fitted, exported and parity-checked model, not yet registered."""
+    """A fitted, exported and parity-checked model, not yet registered.
+
+    `evaluated` is the fit on the training rows that the held-out metrics and the evaluation
+    report describe; `final` is what is served: the same fit, or with `refit` the same recipe
+    fitted again on every row, the held-out ones too."""
 
     spec: FeatureSpec
     recipe: Recipe
-    fitted: dict[str, FittedTarget]
-    onnx_bytes: bytes
-    parity_max_abs_diff: float
+    evaluated: Fit
+    final: Fit
     metrics: dict[str, dict[str, float]]
     cleaning: CleaningReport
     holdout: pd.DataFrame
     training: pd.DataFrame
     arms: Arms
     extra_lineage: dict[str, Any] = field(default_factory=dict)
-    # Per revenue column, its regressor on the rows where the hurdle target is 1.
-    revenue: dict[str, Pipeline] = field(default_factory=dict)
-    # Per target (the objective's): bootstrap replicates of its learner, the graph's heads.
-    heads: dict[str, list[FittedTarget]] = field(default_factory=dict)
     selection: Selection | None = None
+
+    @property
+    def refit(self) -> bool:
+        return self.final is not self.evaluated
+
+    def fingerprint(self) -> Fingerprint:
+        """The rows the served fit trained on (the held-out ones too after a refit)."""
+        rows = pd.concat([self.training, self.holdout]) if self.refit else self.training
+        return Fingerprint.of(rows, self.spec)
+
+    @property
+    def onnx_bytes(self) -> bytes:
+        return self.final.onnx_bytes
+
+    @property
+    def parity_max_abs_diff(self) -> float:
+        return max(self.final.parity, self.evaluated.parity)
+
+    @property
+    def fitted(self) -> dict[str, FittedTarget]:
+        return self.final.fitted
+
+    @property
+    def heads(self) -> dict[str, list[FittedTarget]]:
+        return self.final.heads
+
+    @property
+    def revenue(self) -> dict[str, RevenueFit]:
+        return self.final.revenue
 
     @property
     def family(self) -> str:
@@ -93,7 +137,7 @@ class TrainedModel:
             "learner": self.recipe.learner,
             "heads": {t: len(h) for t, h in self.heads.items()},
         }
-        if self.recipe.per_arm:
+        if self.recipe.knows_arms:
             schema["arms"] = self.arms.as_schema()
         return schema
 
@@ -106,8 +150,20 @@ THREADS = 1
 
 
 def train(raw: pd.DataFrame, spec: FeatureSpec, **options: Any) -> TrainedModel:
-    """_train (below) with native threads limited to THREADS (`threads` overrides)."""
-    with threadpool_limits(limits=options.pop("threads", THREADS)):
+    """Cleans `raw`, fits the recipe's learner per target, exports and checks one graph.
+
+    Options: `family` (a family, or "auto") and `uplift_method` (a learner, or "auto"), `tune`,
+    `calibrate`, `heads` and `objective` make the recipe unless `recipe` is given; "auto"
+    cross-fits the candidates and keeps the one whose greedy policy has the largest doubly
+    robust value (trainer/selection.py). `heads` bootstrap replicates of the learner give the
+    objective's `<t>_uplift_heads`. `holdout_fraction` of the rows (only among those of the
+    boolean mask `holdout_eligible`, at most half of them) are held out for the metrics;
+    `refit` fits the recipe again on every row for serving. `seed`, `threads`.
+    """
+    with threadpool_limits(limits=options.pop("threads", THREADS)), warnings.catch_warnings():
+        # Quantile bins of a feature with few distinct values (0/1) collapse; sklearn drops
+        # the empty ones and says so, harmlessly.
+        warnings.filterwarnings("ignore", message="Bins whose width", category=UserWarning)
         return _train(raw, spec, **options)
 
 
@@ -125,16 +181,8 @@ def _train(
     heads: int = 0,
     objective: str = "",
     recipe: Recipe | None = None,
+    refit: bool = False,
 ) -> TrainedModel:
-    """Cleans `raw`, fits the recipe's learner per target, exports and checks one graph.
-
-    `uplift_method` (a learner, or "auto") and `family` (a family, or "auto") make the recipe
-    unless `recipe` is given; "auto" cross-fits the candidates and keeps the one whose greedy
-    policy has the largest doubly robust value (trainer/selection.py). `heads` bootstrap
-    replicates of the learner give the objective's `<t>_uplift_heads`. `holdout_eligible` (a
-    boolean mask over `raw`) restricts which rows may be held out; at most half of the
-    eligible rows are, so the newest data still reaches training.
-    """
     recipe = recipe or Recipe(family, uplift_method, tune, calibrate, heads, objective)
     recipe.check()
     raw = raw.assign(**{ELIGIBLE: True if holdout_eligible is None else holdout_eligible})
@@ -147,49 +195,76 @@ def _train(
     for target in spec.targets:
         if len(np.unique(train_df[target])) < 2:
             raise InvalidArgument(f"target {target!r} has a single class in the training rows")
-    effect_data = _effect_data(train_df, spec, arms)
-    target = recipe.objective or default_objective(spec.targets, "conversion")
-    if target not in spec.targets:
-        raise InvalidArgument(f"objective must be one of {list(spec.targets)}, got {target!r}")
+    goal = objective_of(recipe, spec)
     extra: dict[str, Any] = {}
     selection = None
     if recipe.automatic:
-        selection = select(effect_data, target, recipe.candidates(FAMILIES), seed=seed)
-        recipe = recipe.chosen(selection.chosen.family, selection.chosen.learner)
+        selection = select(_effect_data(train_df, spec, arms), goal, recipe.candidates(), seed=seed)
+        chosen = selection.chosen
+        recipe = recipe.chosen(chosen.family, chosen.learner, chosen.members)
         extra["selection"] = selection.as_dict()
-    fitted = _fit_targets(effect_data, recipe, seed, extra)
-    head_fits = fit_heads(recipe, effect_data, target, seed) if recipe.heads else {}
-    revenue = fit_revenue(train_df, spec, recipe.family, seed)
-    onnx_bytes = compose_fitted(fitted, spec, revenue, head_fits).SerializeToString()
-    expected = expected_outputs(fitted, holdout, spec, revenue, head_fits)
-    gap = parity(onnx_bytes, expected, holdout, spec, revenue)
-    metrics = holdout_metrics(onnx_bytes, holdout, spec)
-    log.info("trained %s on %d rows; parity %.2g; metrics %s", recipe, len(train_df), gap, metrics)
+    evaluated = fit_recipe(recipe, _effect_data(train_df, spec, arms), goal, seed, holdout, extra)
+    metrics = holdout_metrics(evaluated.onnx_bytes, holdout, spec)
+    final = evaluated
+    if refit:
+        everything = pd.concat([train_df, holdout], ignore_index=True)
+        final = fit_recipe(recipe, _effect_data(everything, spec, arms), goal, seed, holdout, {})
+    log.info("trained %s on %d rows; metrics %s", recipe, final.rows, metrics)
     extra["recipe"] = recipe.as_dict()
     return TrainedModel(
         spec=spec,
         recipe=recipe,
-        fitted=fitted,
-        onnx_bytes=onnx_bytes,
-        parity_max_abs_diff=gap,
+        evaluated=evaluated,
+        final=final,
         metrics=metrics,
         cleaning=report,
         holdout=holdout,
         training=train_df,
         arms=arms,
-        revenue=revenue,
-        heads=head_fits,
         selection=selection,
         extra_lineage={k: v for k, v in extra.items() if v},
     )
 
 
+def objective_of(recipe: Recipe, spec: FeatureSpec) -> Objective:
+    """What selection and heads are about: the recipe's objective (a target, or a revenue
+    column with its hurdle target), by default the deployment's default target."""
+    name = recipe.objective or default_objective(spec.targets, "conversion")
+    if name in spec.revenue:
+        return Objective(spec.revenue[name], name)
+    if name not in spec.targets:
+        raise InvalidArgument(
+            f"objective must be one of {[*spec.targets, *spec.revenue]}, got {name!r}"
+        )
+    return Objective(name)
+
+
 def _effect_data(frame: pd.DataFrame, spec: FeatureSpec, arms: Arms) -> EffectData:
     located = arms.locate(frame)
     arms = Arms(spec, arms.features, arms.names, located)
-    return EffectData(
-        frame.reset_index(drop=True), spec, arms, logged_propensity(frame, spec, arms)
-    )
+    propensity = logged_propensity(frame, spec, arms)
+    return EffectData(frame.reset_index(drop=True), spec, arms, propensity)
+
+
+def fit_recipe(
+    recipe: Recipe,
+    data: EffectData,
+    goal: Objective,
+    seed: int,
+    check_rows: pd.DataFrame,
+    extra: dict[str, Any],
+) -> Fit:
+    """Every target's learner, the heads, the revenue models, and their graph, whose parity
+    with scikit-learn is checked on `check_rows`."""
+    fitted = _fit_targets(data, recipe, seed, extra)
+    heads = fit_heads(recipe, data, goal.target, seed) if recipe.heads else {}
+    revenue = {
+        c: fit_recipe_revenue(data, c, recipe.amount_models, seed) for c in data.spec.revenue
+    }
+    onnx_bytes = compose_fitted(fitted, data.spec, revenue, heads).SerializeToString()
+    expected = expected_outputs(fitted, check_rows, data.spec, revenue, heads)
+    gap = parity(onnx_bytes, expected, check_rows, data.spec, revenue)
+    return Fit(fitted, heads, revenue, onnx_bytes, gap, len(data.frame))
 
 
 def _fit_targets(
@@ -200,36 +275,13 @@ def _fit_targets(
     for target in data.spec.targets:
         began = time.perf_counter()
         if recipe.learner == S_LEARNER and (recipe.tune or recipe.calibrate):
-            pipeline = _fit_response(
-                data.frame, data.y(target), data.spec, recipe, seed, extra, target
-            )
+            y = data.y(target)
+            pipeline = _fit_response(data.frame, y, data.spec, recipe, seed, extra, target)
             fitted[target] = SLearnerFit(data.spec, recipe.family, pipeline)
         else:
-            fitted[target] = fit_learner(recipe.learner, data, target, recipe.family, seed)
+            fitted[target] = recipe.fit(data, target, seed)
         log.info("%s for %s in %.1f s", recipe, target, time.perf_counter() - began)
     return fitted
-
-
-MIN_REVENUE_ROWS = 20
-
-
-def fit_revenue(
-    train_df: pd.DataFrame, spec: FeatureSpec, family: str, seed: int
-) -> dict[str, Pipeline]:
-    """E[revenue | hurdle target = 1] per revenue column: the second part of the hurdle model."""
-    models = {}
-    for column, hurdle in spec.revenue.items():
-        rows = train_df[train_df[hurdle] == 1]
-        if len(rows) < MIN_REVENUE_ROWS:
-            raise InvalidArgument(
-                f"revenue {column!r} needs at least {MIN_REVENUE_ROWS} training rows with "
-                f"{hurdle} = 1, got {len(rows)}"
-            )
-        fitted = build_pipeline(spec, family, seed, regressor=True).fit(
-            rows[list(spec.features)], rows[column].to_numpy(float)
-        )
-        models[column] = snap_thresholds_to_float32(fitted)
-    return models
 
 
 def _fit_response(

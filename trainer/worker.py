@@ -134,8 +134,10 @@ def main(settings: Settings | None = None) -> int:
         signal.signal(sig, on_signal)
     worker = RetrainWorker(store, settings)
     print(f"campaign-lift retrain worker {worker.name} on {store.location}", flush=True)
-    supervised = os.environ.get(SUPERVISED_ENV) == str(os.getppid())
-    worker.run(stop, parent=os.getppid() if supervised else None)
+    # The supervisor's pid, not getppid(): a parent killed while this process was starting
+    # has already left it to init, and must still be noticed.
+    parent = os.environ.get(SUPERVISED_ENV, "")
+    worker.run(stop, parent=int(parent) if parent.isdigit() else None)
     store.dispose()
     return 0
 

@@ -41,6 +41,8 @@ class ProductLearner:
             uplift_method=self.learner,
             heads=self.heads,
             seed=self.seed,
+            objective=world.revenue or world.target,
+            refit=True,  # as `campaign-lift train` serves: the recipe refit on every row
         )
         self._world = world
 

@@ -71,7 +71,7 @@ class Scorer:
         self._states = PolicyStates(store, settings.policy_state_refresh_s)
         self._settings = settings
         self._unit_key = settings.unit_id_hash_key.get_secret_value().encode("utf-8")
-        self._default_policy = build_policy({"type": settings.policy, "epsilon": settings.epsilon})
+        self._default_policy = build_policy(settings.policy_config())
 
     def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
         if len(items) > self._settings.max_batch:

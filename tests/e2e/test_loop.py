@@ -35,7 +35,7 @@ def test_closed_loop_retrains_and_serves_the_new_version(
         retrain_after_outcomes=300,
         attribution_window_s=0.0,
         model_family="logreg",
-        promotion_tolerance=1.0,  # promotion itself is what this test follows
+        promotion_margin=1.0,  # promotion itself is what this test follows
         gate_min_rows=50,
     )
     running = start(settings)

@@ -151,16 +151,41 @@ def test_selection_chooses_by_the_value_of_decisions(log: pd.DataFrame) -> None:
     model = train(log, SPEC, family="auto", uplift_method="auto")
     selection = model.selection
     assert selection is not None
-    table = {(c.family, c.learner): c for c in selection.candidates}
-    assert len(table) == 6
+    table = {(c.family, c.learner, c.members): c for c in selection.candidates}
+    assert len(table) == 7 + 2  # the grid, and the averages of the best 2 and 3
     for c in table.values():
         assert c.ci[0] <= c.value <= c.ci[1]
     chosen = (selection.chosen.family, selection.chosen.learner)
     assert (model.recipe.family, model.recipe.learner) == chosen
+    assert model.recipe.members == selection.chosen.members
     eligible = [c for c in table.values() if c.eligible]
     assert selection.chosen.value == max(c.value for c in eligible)
     # Personalizing is worth it here: the chosen policy beats everyone-gets-one-arm.
     assert selection.chosen.value > max(selection.single_arms.values())
     lineage = model.extra_lineage["selection"]
-    assert lineage["chosen"] == {"family": chosen[0], "learner": chosen[1]}
+    assert lineage["chosen"]["family"] == chosen[0]
+    assert lineage["chosen"]["learner"] == chosen[1]
     assert model.extra_lineage["recipe"]["learner"] == chosen[1]
+
+
+def test_an_ensemble_averages_its_members_in_the_graph(log: pd.DataFrame) -> None:
+    from trainer.recipe import Recipe
+
+    recipe = Recipe(
+        family="ensemble",
+        learner="ensemble",
+        members=(("logreg", "t-learner"), ("hgb", "s-learner")),
+        heads=2,
+    )
+    model = train(log.head(6_000), SPEC, recipe=recipe)
+    assert model.parity_max_abs_diff <= 1e-5
+    members = [
+        train(log.head(6_000), SPEC, family=f, uplift_method=lr).fitted["conversion"]
+        for f, lr in recipe.members
+    ]
+    rows = model.holdout
+    mean = np.mean([m.served(rows)["uplift"] for m in members], axis=0)
+    served = predict_onnx(session_for(model.onnx_bytes), rows, SPEC)
+    np.testing.assert_allclose(served[output_names("conversion")[2]], mean, atol=1e-5)
+    assert model.schema["arms"]  # a member keeps a model per arm: the arms are served
+    assert model.extra_lineage["recipe"]["members"] == [list(m) for m in recipe.members]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,17 +55,19 @@ def test_retrain_needs_production(store: Store, tmp_path: Path) -> None:
         retrain(store, RetrainConfig(artifact_dir=tmp_path))
 
 
-@pytest.mark.parametrize(("tolerance", "promoted"), [(1.0, True), (-1.0, False)])
+@pytest.mark.parametrize(("margin", "promoted"), [(1.0, True), (-1.0, False)])
 def test_gate_promotes_only_when_not_worse(
-    store: Store, tmp_path: Path, world, trained_logreg, tolerance: float, promoted: bool
+    store: Store, tmp_path: Path, world, trained_logreg, margin: float, promoted: bool
 ) -> None:
+    """A margin of 1 conversion per decision passes anything; one of -1 asks the impossible
+    (better by a whole conversion per decision, with confidence)."""
     first = promote_new(store, trained_logreg, tmp_path / "artifacts")
     fill_store(store, world, first.created_at + timedelta(microseconds=1))
     config = RetrainConfig(
         artifact_dir=tmp_path / "artifacts",
-        family="logreg",
         attribution_window_s=0,
-        promotion_tolerance=tolerance,
+        promotion_margin=margin,
+        log_loss_guard=10.0,
     )
     job = claim_retrain(store, min_new_outcomes=100)
     assert job is not None
@@ -79,7 +82,9 @@ def test_gate_promotes_only_when_not_worse(
     assert start <= end and start.startswith(str(first.created_at.year))
     gate = version.lineage["gate"]
     assert gate["production_version"] == first.version
-    assert gate["holdout_rows"] == 750  # a quarter of the rows, all newer than production
+    assert gate["rows"] == 750  # a quarter of the rows, none of them production's
+    assert gate["promote"] is promoted
+    assert version.lineage["recipe"]["family"] == "logreg"  # production's recipe, reused
     assert stage_version(store, CANDIDATE) == result.version
     assert stage_version(store, PRODUCTION) == (result.version if promoted else first.version)
     (done,) = list_jobs(store)
@@ -91,21 +96,101 @@ def test_gate_promotes_only_when_not_worse(
     if promoted:
         assert stage_history(store, PRODUCTION)[-1].actor == f"retrain-job-{job.id}"
     assert np.isfinite(result.candidate_log_loss)
+    assert "decisions neither trained on" in done.message
 
 
-def test_gate_refuses_to_compare_on_rows_production_trained_on(
-    store: Store, tmp_path: Path, world, trained_logreg
+def test_the_gate_never_evaluates_production_on_its_own_training_rows(
+    store: Store, tmp_path: Path, world, history, sim_spec
 ) -> None:
-    first = promote_new(store, trained_logreg, tmp_path / "artifacts")
-    fill_store(store, world, first.created_at - timedelta(hours=1))
-    config = RetrainConfig(
-        artifact_dir=tmp_path / "artifacts", family="logreg", attribution_window_s=0
+    """The README's order: train on a file, then import the file into the store. The imported
+    decisions are production's training rows: known by its fingerprint (their contents, the
+    file having no row ids here), they are trained on but never held out for the gate."""
+    import dataclasses
+
+    from feedback.importer import LogMapping, import_logged
+    from feedback.training_data import labelled_decisions
+    from trainer.fingerprint import Fingerprint, content_hashes, fingerprint_path, id_hashes
+    from trainer.train import train
+
+    no_ids = dataclasses.replace(sim_spec, row_id=None)
+    file_rows = history.drop(columns=["decision_id"])
+    production = train(file_rows, no_ids, family="logreg")
+    first = promote_new(store, production, tmp_path / "artifacts")
+    import_logged(
+        store,
+        file_rows,
+        LogMapping(
+            row_id=None,
+            campaign_id="campaign_id",
+            no_campaign="",
+            propensity="propensity",
+            user_features=list(sim_spec.user_features),
+            campaign_features=list(sim_spec.campaign_features),
+            outcomes={"click": "click", "conversion": "conversion"},
+            unit_id="unit_id",
+            policy="uniform_random",
+        ),
+        decided_at=datetime.now(UTC),  # imported after training: newer than production
     )
-    with pytest.raises(
-        FailedPrecondition, match="only 0 labelled decisions are newer than production"
-    ):
-        retrain(store, config)
-    assert stage_version(store, PRODUCTION) == first.version
+    fill_store(store, world, datetime.now(UTC), n=2_000, seed=8)
+    time.sleep(0.01)  # both are settled by now (a window of 0 s)
+    config = RetrainConfig(
+        artifact_dir=tmp_path / "artifacts",
+        attribution_window_s=0,
+        promotion_margin=1.0,
+        log_loss_guard=10.0,
+    )
+    result = retrain(store, config)
+    # Every imported row production trained on is recognized as seen; the gate holds out
+    # half of the rest (its own holdout's rows and the new decisions), a quarter at most.
+    data = labelled_decisions(store)
+    fingerprint = Fingerprint.load(fingerprint_path(Path(first.artifact_path)))
+    seen = fingerprint.seen(id_hashes(data["decision_id"].tolist()), content_hashes(data, no_ids))
+    trained_rows = content_hashes(production.training, no_ids)
+    assert np.isin(trained_rows, content_hashes(data[seen], no_ids)).all()
+    assert seen.sum() >= len(production.training)
+    gate = get_version(store, result.version).lineage["gate"]
+    assert gate["rows"] == min(int(0.25 * len(data)), int((~seen).sum()) // 2)
+
+
+def test_the_gate_refuses_a_worse_policy_even_with_a_better_log_loss(tmp_path: Path) -> None:
+    """Production: weak response models, right effects. The candidate: better response
+    models (lower log loss), effects turned around. The gate looks at decisions."""
+    from tests.trainer.test_learners import SPEC, synthetic
+    from trainer.arms import arms_of
+    from trainer.export import compose_fitted
+    from trainer.gate import compare
+    from trainer.learners import PerArmFit
+    from trainer.selection import Objective
+    from trainer.train import train
+
+    log, rows = synthetic(12_000, seed=4), synthetic(4_000, seed=5)
+    good = train(log, SPEC, family="logreg", uplift_method="dr-learner")
+    weak = train(log.head(600), SPEC, family="logreg", uplift_method="dr-learner")
+    g, w = good.fitted["conversion"], weak.fitted["conversion"]
+    assert isinstance(g, PerArmFit) and isinstance(w, PerArmFit)
+    turned = PerArmFit(
+        SPEC, "logreg", "dr-learner", g.arms, g.outcomes,
+        [[(-weight, r) for weight, r in terms] for terms in g.effects],
+    )  # fmt: skip
+    right = PerArmFit(SPEC, "logreg", "dr-learner", g.arms, w.outcomes, g.effects)
+    graph = {
+        name: compose_fitted({"conversion": fit}, SPEC).SerializeToString()
+        for name, fit in (("candidate", turned), ("production", right))
+    }
+    arms = arms_of(rows, SPEC)
+    known = good.schema["arms"]
+    result = compare(
+        (graph["candidate"], [a["features"] for a in known]),
+        (graph["production"], [a["features"] for a in known]),
+        rows,
+        SPEC,
+        arms,
+        Objective("conversion"),
+    )
+    assert result.candidate_log_loss < result.production_log_loss
+    assert result.difference < 0 and result.difference_ci[1] < 0
+    assert not result.promote and "worth less" in result.reason
 
 
 def test_failed_job_is_recorded_not_raised(store: Store, tmp_path: Path, trained_logreg) -> None:
@@ -128,7 +213,9 @@ def test_ready_only_with_enough_unseen_labelled_decisions(
     assert not_ready_reason(store, config) == "no production model to take the schema from"
     first = promote_new(store, trained_logreg, tmp_path / "artifacts")
     fill_store(store, world, first.created_at - timedelta(hours=1), n=1_500)
-    assert "only 0 labelled decisions are newer" in (not_ready_reason(store, config) or "")
+    assert "only 0 labelled decisions are newer than production version" in (
+        not_ready_reason(store, config) or ""
+    )
     fill_store(store, world, first.created_at + timedelta(microseconds=1), n=999, seed=5)
     assert "only 999 labelled decisions" in (not_ready_reason(store, config) or "")
     assert (
@@ -165,9 +252,9 @@ def test_targets_named_apart_from_outcome_types_retrain_from_feedback(
     fill_store(store, world, first.created_at + timedelta(microseconds=1))
     config = RetrainConfig(
         artifact_dir=tmp_path / "a",
-        family="logreg",
         attribution_window_s=0,
-        promotion_tolerance=1.0,
+        promotion_margin=1.0,
+        log_loss_guard=10.0,
     )
     result = retrain(store, config)
     assert get_version(store, result.version).targets == ["visit", "conversion"]

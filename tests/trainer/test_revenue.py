@@ -33,7 +33,7 @@ def test_every_family_carries_a_hurdle_revenue_output_with_parity(family: str) -
     out = predict_onnx(session_for(model.onnx_bytes), model.holdout, REVENUE_SPEC)
     expected, control, uplift = revenue_output_names("spend_after")
     p = output_names("conversion")[0]
-    conditional = model.revenue["spend_after"].predict(model.holdout[list(SPEC.features)])
+    conditional, _ = model.revenue["spend_after"].served(model.holdout)
     np.testing.assert_allclose(out[expected], out[p] * conditional, rtol=1e-4)
     np.testing.assert_allclose(out[uplift], out[expected] - out[control], atol=1e-4)
     assert np.all(out[control] >= 0) or family == "logreg"  # a linear spend model may go below 0
@@ -57,3 +57,33 @@ def test_revenue_must_hang_on_a_binary_target() -> None:
         dataclasses.replace(SPEC, revenue={"spend_after": "purchase"})
     with pytest.raises(InvalidArgument, match="already a target or a feature"):
         dataclasses.replace(SPEC, revenue={"conversion": "conversion"})
+
+
+@pytest.mark.parametrize("learner", ["t-learner", "dr-learner"])
+def test_per_arm_learners_carry_a_per_arm_amount_model(learner: str) -> None:
+    """With a model per arm the amount also has a regressor per arm: the coupon's +20 for gold
+    buyers shows in its revenue uplift, and the graph agrees with scikit-learn."""
+    model = train(with_spend(12_000, seed=6), REVENUE_SPEC, family="hgb", uplift_method=learner)
+    assert model.parity_max_abs_diff <= 1e-5
+    holdout = model.holdout
+    out = predict_onnx(session_for(model.onnx_bytes), holdout.assign(offer="coupon"), REVENUE_SPEC)
+    _, _, uplift = revenue_output_names("spend_after")
+    by_tier = {t: out[uplift][(holdout["tier"] == t).to_numpy()].mean() for t in ("gold", "bronze")}
+    assert by_tier["gold"] > 0 > by_tier["bronze"], by_tier
+
+
+def test_an_ensembles_revenue_averages_its_members_hurdle_models() -> None:
+    from trainer.recipe import Recipe
+
+    recipe = Recipe(
+        family="ensemble",
+        learner="ensemble",
+        members=(("hgb", "t-learner"), ("hgb", "s-learner")),
+    )
+    model = train(with_spend(8_000, seed=7), REVENUE_SPEC, recipe=recipe)
+    assert model.parity_max_abs_diff <= 1e-5
+    holdout = model.holdout
+    out = predict_onnx(session_for(model.onnx_bytes), holdout.assign(offer="coupon"), REVENUE_SPEC)
+    _, _, uplift = revenue_output_names("spend_after")
+    by_tier = {t: out[uplift][(holdout["tier"] == t).to_numpy()].mean() for t in ("gold", "bronze")}
+    assert by_tier["gold"] > 0 > by_tier["bronze"], by_tier

@@ -24,7 +24,7 @@ def _worker(store: Store, tmp_path: Path, **overrides: object) -> RetrainWorker:
         retrain_after_outcomes=100,
         attribution_window_s=0.0,
         model_family="logreg",
-        promotion_tolerance=1.0,
+        promotion_margin=1.0,  # the worker's mechanics are followed here, not the gate's
         gate_min_rows=50,
         **overrides,
     )

@@ -13,7 +13,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
-from common.graph import output_names
 from trainer.arms import Arms
 from trainer.spec import FeatureSpec
 
@@ -101,7 +100,7 @@ class ServedClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        p = self.fitted.served(x)[output_names(self.target)[0]]
+        p = self.fitted.served(x)["probability"]
         return np.column_stack([1 - p, p])
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:

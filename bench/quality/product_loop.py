@@ -1,0 +1,226 @@
+"""The product in the harness's closed loop, through its real parts: the first model trained
+on the world's history (the default recipe) and the history imported into an SQLite store,
+then `python -m server` with its supervised retrain worker; every batch is one ScoreBatch
+call (the server's policy decides and logs each decision with its propensity), outcomes go
+back through LogOutcomes, and the worker retrains and gates on its own trigger.
+
+The harness keeps a simulated clock (5,000 decisions a day); the loop is paced so that one
+simulated day is `day_s` real seconds. The server's attribution window is a deployment's
+choice, set to the world's outcome delays: a day where outcomes are delayed (a delayed
+outcome past it arrives late here too), a twentieth of a day where they come at once; decisions
+younger than the window are left out of retrains, as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.quality.world import World
+from clients.client import CampaignLiftClient, OutcomeEvent, UserRequest, wait_serving
+from feedback.importer import LogMapping, import_logged
+from feedback.registry import PRODUCTION, list_versions, set_stage
+from feedback.store import open_store
+from feedback.trigger import list_jobs
+from trainer.spec import FeatureSpec
+from trainer.train import register, train
+
+ONE_DAY_S = 86_400.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ProductLoop:
+    """A harness Learner (bench/quality/learner.py) backed by a real server process."""
+
+    def __init__(
+        self,
+        *,
+        policy: str = "bootstrap_thompson",
+        min_propensity: float = 0.01,
+        epsilon: float = 0.05,
+        heads: int = 8,
+        retrain_after_outcomes: int = 300,
+        retrain_recipe: str = "production",
+        day_s: float = 6.0,
+        decisions_per_day: int = 5_000,
+        family: str = "auto",
+        learner: str = "auto",
+        immediate_window_days: float = 0.05,
+    ) -> None:
+        self.policy, self.min_propensity, self.epsilon = policy, min_propensity, epsilon
+        self.heads, self.retrain_after = heads, retrain_after_outcomes
+        self.retrain_recipe, self.day_s = retrain_recipe, day_s
+        self.real_per_decision = day_s / decisions_per_day
+        self.family, self.learner = family, learner
+        self.immediate_window_days = immediate_window_days
+        self.name = f"campaign-lift {policy} (real server)"
+        self._decisions: dict[str, str] = {}
+        self._batches = 0
+        self._started = 0.0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._client: CampaignLiftClient | None = None
+        self.work = Path(tempfile.mkdtemp(prefix="quality-loop-"))
+        self.versions: list[int] = []
+        self.jobs: list[str] = []
+
+    # -- set-up --------------------------------------------------------------------------
+    def fit(self, log: pd.DataFrame, world: World) -> None:
+        self._world = world
+        (self.work / "spec.toml").write_text(world.spec_toml())
+        spec = FeatureSpec.load(self.work / "spec.toml")
+        store = open_store(f"sqlite:///{self.work / 'store.db'}")
+        trained = train(
+            log,
+            spec,
+            family=self.family,
+            uplift_method=self.learner,
+            heads=self.heads,
+            objective=world.revenue or world.target,
+            refit=True,
+        )
+        version = register(store, trained, self.work / "artifacts", source="file")
+        set_stage(store, PRODUCTION, version.version, actor="bench", reason="first model")
+        outcomes = {"conversion": world.target}
+        if world.revenue:
+            outcomes["revenue"] = world.revenue
+        mapping = LogMapping(
+            row_id="decision_id",
+            unit_id="unit_id",
+            campaign_id="arm",
+            no_campaign=world.arm_ids[world.no_campaign],
+            propensity="propensity",
+            user_features=list(spec.user_features),
+            campaign_features=list(spec.campaign_features),
+            outcomes=outcomes,
+            policy="logged",
+        )
+        import_logged(store, log, mapping, decided_at=datetime.now(UTC) - timedelta(days=1))
+        store.dispose()
+        self._start_server()
+
+    def _env(self) -> dict[str, str]:
+        policy = {"type": self.policy, "min_propensity": self.min_propensity}
+        if self.policy == "epsilon_greedy":
+            policy = {"type": "epsilon_greedy", "epsilon": self.epsilon}
+        return {
+            **os.environ,
+            "CAMPAIGN_LIFT_DATABASE_URL": f"sqlite:///{self.work / 'store.db'}",
+            "CAMPAIGN_LIFT_ARTIFACT_DIR": str(self.work / "artifacts"),
+            "CAMPAIGN_LIFT_PORT": str(self._port),
+            "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+            "CAMPAIGN_LIFT_POLICY": json.dumps(policy),
+            "CAMPAIGN_LIFT_OBJECTIVE": self._world.revenue or self._world.target,
+            "CAMPAIGN_LIFT_ATTRIBUTION_WINDOW_S": str(self._window_s()),
+            "CAMPAIGN_LIFT_RETRAIN_AFTER_OUTCOMES": str(self.retrain_after),
+            "CAMPAIGN_LIFT_RETRAIN_RECIPE": self.retrain_recipe,
+            "CAMPAIGN_LIFT_RETRAIN_POLL_INTERVAL_S": "0.5",
+            "CAMPAIGN_LIFT_GATE_MIN_ROWS": "300",
+            "CAMPAIGN_LIFT_MODEL_POLL_INTERVAL_S": "0.5",
+        }
+
+    def _window_s(self) -> float:
+        """The attribution window in real seconds: a day, or a short while without delays."""
+        days = 1.0 if self._world.delay is not None else self.immediate_window_days
+        return days * self.day_s
+
+    def _start_server(self) -> None:
+        self._port = _free_port()
+        log = (self.work / "server.log").open("wb")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "server"], env=self._env(), stdout=log, stderr=log
+        )
+        target = f"127.0.0.1:{self._port}"
+        wait_serving(target, timeout_s=120)
+        self._client = CampaignLiftClient(target, timeout_s=60)
+        self._started = time.monotonic()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._process is not None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(120)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        store = open_store(f"sqlite:///{self.work / 'store.db'}")
+        self.versions = [v.version for v in list_versions(store)]
+        self.jobs = [
+            f"{j.status} {'promoted' if j.promoted else ''} {j.message}" for j in list_jobs(store)
+        ]
+        store.dispose()
+
+    # -- the loop ------------------------------------------------------------------------
+    def _pace(self, n: int) -> None:
+        """Holds each batch to its slot of the paced clock (never faster than the world)."""
+        due = self._started + self._batches * n * self.real_per_decision
+        self._batches += 1
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    def probabilities(self, users: pd.DataFrame, *, explore: bool = False) -> np.ndarray:
+        assert self._client is not None
+        world = self._world
+        self._pace(len(users))
+        campaigns = [
+            (a.arm_id, a.features) for i, a in enumerate(world.arms) if i != world.no_campaign
+        ]
+        features = list(world.user_features)
+        requests = [
+            UserRequest(
+                unit_id=str(u),
+                user_features=dict(zip(features, row, strict=True)),
+                candidates=campaigns,
+            )
+            for u, row in zip(
+                users["unit_id"], users[features].itertuples(index=False), strict=True
+            )
+        ]
+        results = self._client.score_batch(requests)
+        probs = np.zeros((len(users), world.n_arms))
+        lookup = {a: i for i, a in enumerate(world.arm_ids)}
+        for k, (unit, result) in enumerate(zip(users["unit_id"], results, strict=True)):
+            d = result.decision
+            self._decisions[str(unit)] = d.decision_id
+            arm = world.no_campaign if d.campaign_id is None else lookup[d.campaign_id]
+            probs[k, arm] = 1.0  # the server decided; the harness takes its action as is
+        return probs
+
+    def update(
+        self,
+        users: pd.DataFrame,
+        arm_index: np.ndarray,
+        rewards: np.ndarray,
+        propensities: np.ndarray,
+    ) -> None:
+        assert self._client is not None
+        world = self._world
+        events = []
+        for unit, reward in zip(users["unit_id"], rewards, strict=True):
+            if reward <= 0:
+                continue
+            decision = self._decisions[str(unit)]
+            events.append(OutcomeEvent(f"{decision}:conversion", decision, "conversion"))
+            if world.revenue:
+                events.append(
+                    OutcomeEvent(f"{decision}:revenue", decision, "revenue", float(reward))
+                )
+        if events:
+            self._client.log_outcomes(events)
