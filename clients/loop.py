@@ -22,10 +22,39 @@ class ArmStats:
     expected_reward: float = 0.0  # sum of true P(conversion) of the chosen actions
     oracle_reward: float = 0.0  # sum of the best true P(conversion) per decision
     no_campaign: int = 0
+    # Per action (campaigns, then no campaign): the sum of its true P(conversion) over these
+    # decisions' users, what "everyone gets that action" would have earned on them.
+    action_rewards: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def reward_per_decision(self) -> float:
         return self.expected_reward / self.decisions if self.decisions else 0.0
+
+    @property
+    def best_single(self) -> tuple[int, float]:
+        """The one action best for all these users (what a plain A/B test concludes), and
+        its true reward per decision."""
+        if not self.decisions or not len(self.action_rewards):
+            return -1, 0.0
+        best = int(np.argmax(self.action_rewards))
+        return best, float(self.action_rewards[best] / self.decisions)
+
+    @property
+    def gain_share(self) -> float:
+        """(reward - best single) / (oracle - best single): the share of the personalization
+        gain captured; 0 is the best single campaign, 1 the oracle."""
+        _, single = self.best_single
+        oracle = self.oracle_reward / self.decisions if self.decisions else 0.0
+        return (self.reward_per_decision - single) / (oracle - single) if oracle > single else 0.0
+
+    def add(self, reward: float, oracle: float, actions: np.ndarray) -> None:
+        """One decision's true reward, the oracle's, and every action's."""
+        if not len(self.action_rewards):
+            self.action_rewards = np.zeros(len(actions))
+        self.decisions += 1
+        self.expected_reward += reward
+        self.oracle_reward += oracle
+        self.action_rewards += actions
 
     @property
     def regret_per_decision(self) -> float:
@@ -89,6 +118,7 @@ class ClosedLoop:
         drawn = self.world.draw(users, actions, self.rng)
         expected = self.world.truth(self.objective, users, actions)
         oracle = self.world.oracle(self.objective, users)
+        every = self.world.table(self.objective, users)
         events = []
         for k, r in enumerate(results):
             d = r.decision
@@ -102,11 +132,9 @@ class ClosedLoop:
                 self.report.by_model[(variant, d.model_version)],
                 self.report.timeline[-1][variant],
             ):
-                stats.decisions += 1
+                stats.add(float(expected[k]), float(oracle[k]), every[k])
                 stats.conversions += int(drawn["conversion"][k])
                 stats.clicks += int(drawn["click"][k])
-                stats.expected_reward += float(expected[k])
-                stats.oracle_reward += float(oracle[k])
                 stats.no_campaign += d.campaign_id is None
             for kind in ("click", "conversion"):
                 if drawn[kind][k]:

@@ -108,6 +108,10 @@ class World:
         """True probability of `target` for each (user index, action index); last action = none."""
         return self._truth[target][users, actions]
 
+    def table(self, target: str, users: np.ndarray) -> np.ndarray:
+        """[users, actions]: the true probability of `target` under every action (last: none)."""
+        return self._truth[target][users]
+
     def oracle(self, target: str, users: np.ndarray) -> np.ndarray:
         """Best expected value any action gets for each user."""
         return self._truth[target][users].max(axis=1)

@@ -221,10 +221,12 @@ class Settings(BaseSettings):
         description="Estimator family of retrains of a production version that recorded no "
         "recipe (versions record theirs; retrain_recipe decides whether it is reused).",
     )
-    retrain_recipe: Literal["production", "auto"] = Field(
+    retrain_recipe: Literal["production", "auto", "adaptive"] = Field(
         default="production",
-        description="What a retrain fits: production's recipe (family, learner, heads), or "
-        "'auto': the selection by decision value again.",
+        description="What a retrain fits: production's recipe (family, learner, heads); "
+        "'auto': the selection by decision value again; 'adaptive': selection again once the "
+        "labelled rows have doubled since production's recipe was selected, its recipe "
+        "otherwise.",
     )
     promotion_margin: float = Field(
         default=0.0,

@@ -36,6 +36,8 @@ from trainer.train import TrainedModel, objective_of, register, train
 
 log = logging.getLogger(__name__)
 
+ADAPTIVE = "adaptive"
+
 RECIPES = ("production", AUTO)
 
 
@@ -51,8 +53,13 @@ class RetrainConfig:
     log_loss_guard: float = 0.05
     # Fewest held-out rows unseen by production that the gate compares on.
     min_gate_rows: int = 500
-    # "production": production's recipe; "auto": selection by decision value again.
+    # "production": production's recipe; "auto": selection by decision value again;
+    # "adaptive": selection again once the rows have grown `reselect_growth`-fold since the
+    # recipe in production was selected, production's recipe otherwise.
     recipe: str = "production"
+    reselect_growth: float = 2.0
+    # Register the recipe refit on every row once the gate has judged the held-out fit.
+    refit: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrainConfig:
@@ -129,12 +136,19 @@ def store_spec(version: ModelVersion) -> FeatureSpec:
     )
 
 
-def _recipe(prod: ModelVersion, config: RetrainConfig) -> Recipe:
+def _recipe(prod: ModelVersion, config: RetrainConfig, rows: int) -> tuple[Recipe, int | None]:
+    """The recipe a retrain fits, and the row count its selection was made on (carried
+    forward when production's recipe is reused; None when a new selection will run)."""
     recorded = prod.lineage.get("recipe")
     recipe = Recipe.from_dict(recorded) if recorded else Recipe(family=config.family)
-    if config.recipe == AUTO:
-        return dataclasses.replace(recipe, family=AUTO, learner=AUTO)
-    return recipe
+    selected_on = prod.lineage.get("selected_on_rows")
+    reselect = config.recipe == AUTO or (
+        config.recipe == ADAPTIVE
+        and (selected_on is None or rows >= config.reselect_growth * int(selected_on))
+    )
+    if reselect:
+        return dataclasses.replace(recipe, family=AUTO, learner=AUTO), None
+    return recipe, selected_on
 
 
 def _unseen_by(prod: ModelVersion, data: pd.DataFrame, spec: FeatureSpec) -> pd.Series:
@@ -177,8 +191,14 @@ def retrain(
             f"only {int(unseen.sum())} labelled decisions are unseen by production version "
             f"{prod.version}; the gate needs {2 * config.min_gate_rows} to compare fairly"
         )
-    recipe = _recipe(prod, config)
-    trained = train(data, spec, recipe=recipe, seed=seed, holdout_eligible=unseen)
+    recipe, selected_on = _recipe(prod, config, len(data))
+    # The gate judges the fit that did not see its rows; the version registered is then
+    # refit on every row (the gate's too), as `campaign-lift train` serves.
+    trained = train(
+        data, spec, recipe=recipe, seed=seed, holdout_eligible=unseen, refit=config.refit
+    )
+    if selected_on is not None:
+        trained.extra_lineage["selected_on_rows"] = selected_on
     goal = objective_of(trained.recipe, spec)
     gate = _gate(trained, prod, spec, goal, config)
     trained.extra_lineage["data_window"] = [
@@ -214,7 +234,7 @@ def _gate(
     prod_arms = [a["features"] for a in prod.feature_schema.get("arms", [])] or None
     cand_arms = [a["features"] for a in trained.schema.get("arms", [])] or None
     return compare(
-        (trained.onnx_bytes, cand_arms),
+        (trained.evaluated.onnx_bytes, cand_arms),
         (production, prod_arms),
         rows,
         spec,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from feedback.registry import CANDIDATE, PRODUCTION, get_version, stage_history,
 from feedback.store import Store
 from feedback.trigger import claim_retrain, list_jobs
 from tests.conftest import promote_new
-from trainer.retrain import RetrainConfig, not_ready_reason, retrain, run_job
+from trainer.retrain import RetrainConfig, _recipe, not_ready_reason, retrain, run_job
 
 
 def fill_store(store: Store, world, when: datetime, n: int = 3_000, seed: int = 4) -> None:  # type: ignore[no-untyped-def]
@@ -259,3 +260,25 @@ def test_targets_named_apart_from_outcome_types_retrain_from_feedback(
     result = retrain(store, config)
     assert get_version(store, result.version).targets == ["visit", "conversion"]
     assert get_version(store, result.version).metrics["visit"]["auc"] > 0.5
+
+
+def test_adaptive_recipe_reselects_only_once_the_rows_have_doubled(
+    store: Store, tmp_path: Path, trained_logreg
+) -> None:
+    """'production' reuses the recipe, 'auto' always selects again, 'adaptive' selects again
+    when the rows have grown twofold since the recipe was selected and otherwise carries the
+    selection's row count forward, so that the next retrain measures growth from it."""
+    prod = promote_new(store, trained_logreg, tmp_path / "artifacts")
+    selected = dataclasses.replace(prod, lineage={**prod.lineage, "selected_on_rows": 2_000})
+
+    def recipe(version, mode: str, rows: int):  # type: ignore[no-untyped-def]
+        return _recipe(version, RetrainConfig(artifact_dir=tmp_path, recipe=mode), rows)
+
+    kept, since = recipe(selected, "production", 10_000)
+    assert (kept.family, since) == ("logreg", 2_000)
+    assert recipe(selected, "auto", 100)[0].automatic
+    kept, since = recipe(selected, "adaptive", 3_999)
+    assert (kept.family, kept.automatic, since) == ("logreg", False, 2_000)
+    again, since = recipe(selected, "adaptive", 4_000)
+    assert again.automatic and since is None
+    assert recipe(prod, "adaptive", 100)[0].automatic  # never selected: select once
