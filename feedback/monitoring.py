@@ -18,10 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from feedback.models import DecisionRow, OutcomeRow
+from feedback.rewards import DEFAULT_TARGET_LABELS, labels_one
 from feedback.store import Store
-
-# Targets labelled by the outcome type of the same name unless `labels` says otherwise.
-DEFAULT_LABELS = {"click": "click", "conversion": "conversion"}
 
 # Outcomes follow their decisions, so those of the window's decisions were received after the
 # window began; this much earlier too, for replicas' clocks and outcomes sent before an
@@ -161,7 +159,7 @@ def calibration(
     The predicted side reads decisions (one column, not the candidates); the observed side
     starts from the outcomes received since the window began (far fewer rows than decisions).
     """
-    labels = dict(DEFAULT_LABELS if labels is None else labels)
+    labels = dict(DEFAULT_TARGET_LABELS if labels is None else labels)
     end = now or datetime.now(UTC)
     start = end - window
     with store.transaction() as session:
@@ -190,10 +188,7 @@ def _observed(
     counts = {}
     for target, outcome in labels.items():
         labelled = select(OutcomeRow.decision_id).where(
-            OutcomeRow.received_at >= start - OUTCOME_SKEW,
-            OutcomeRow.type == outcome,
-            OutcomeRow.value > 0,
-            OutcomeRow.late.is_(False),  # feedback/rewards.py: late outcomes do not count
+            OutcomeRow.received_at >= start - OUTCOME_SKEW, labels_one(outcome)
         )
         stmt = (
             select(*GROUP, func.count())

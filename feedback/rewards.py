@@ -94,6 +94,12 @@ def outcome_labels(decision_ids: Iterable[str] | None = None, *, raw: bool = Fal
     return stmt.subquery()
 
 
+def labels_one(kind: str) -> ColumnElement[bool]:
+    """The condition on an outcome row that makes its decision's binary label of `kind` 1: a
+    counted outcome of that type with a value above 0 (for queries that start from outcomes)."""
+    return (OutcomeRow.type == kind) & (OutcomeRow.value > 0) & OutcomeRow.late.is_(False)
+
+
 def label_column(labels: Subquery, kind: str) -> ColumnElement[float]:
     """A decision's label of `kind` from `outcome_labels` joined to it: 0 without outcomes."""
     return func.coalesce(labels.c[kind], 0.0)
@@ -122,6 +128,10 @@ def outcome_type(schema: Mapping[str, Any], objective: str) -> str:
     if objective in schema.get("revenue", {}):
         return REVENUE
     return str(schema.get("outcome_types", {}).get(objective, objective))
+
+
+# Targets named like a binary outcome type are labelled by it when a model says nothing else.
+DEFAULT_TARGET_LABELS = {kind: kind for kind in BINARY_TYPES}
 
 
 def target_labels(schema: Mapping[str, Any], targets: Sequence[str]) -> dict[str, str]:
