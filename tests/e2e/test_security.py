@@ -121,6 +121,96 @@ INJECTIONS = [
 ]
 
 
+def _save_injected_experiment(channel: grpc.Channel, admin) -> None:  # type: ignore[no-untyped-def]
+    name, v1, v2, _, _, feature, _ = INJECTIONS
+    definition = experiments_pb2.ExperimentDefinition(
+        name=name,
+        salt=v2,
+        variants=[
+            experiments_pb2.VariantDefinition(
+                name=v1, weight=1, policy_json='{"type": "uniform_random"}'
+            ),
+            experiments_pb2.VariantDefinition(
+                name=v2, weight=1, policy_json='{"type": "no_campaign"}'
+            ),
+        ],
+        eligibility=[
+            experiments_pb2.Condition(feature="region", op="ne", value_json=json.dumps(feature))
+        ],
+    )
+    answer = call(
+        channel,
+        RPC["SaveExperiment"],
+        [experiments_pb2.SaveExperimentRequest(experiment=definition).SerializeToString()],
+        admin,
+    )
+    assert answer.code == grpc.StatusCode.OK, answer
+    saved = channel.unary_unary(
+        RPC["GetExperiment"].path,
+        request_serializer=experiments_pb2.GetExperimentRequest.SerializeToString,
+        response_deserializer=experiments_pb2.ExperimentDefinition.FromString,
+    )(experiments_pb2.GetExperimentRequest(name=name), timeout=10)
+    assert (saved.name, saved.salt) == (name, v2)
+    assert [v.name for v in saved.variants] == [v1, v2]
+    assert json.loads(saved.eligibility[0].value_json) == feature
+
+
+def _decide_and_log_injected(port: int, world) -> str:  # type: ignore[no-untyped-def]
+    """A scored decision with an injected unit id and outcome event id, and an external
+    decision with injected ids and features; returns the scored decision's id."""
+    name, v1, v2, unit, event, feature, _ = INJECTIONS
+    with CampaignLiftClient(f"127.0.0.1:{port}") as client:
+        request = replace(user_request(world, 3, experiment=name), unit_id=unit)
+        result = client.score(request)
+        assert result.decision.experiment == name
+        assert result.decision.variant in (v1, v2)
+        decision_id = result.decision.decision_id
+        assert client.log_outcomes([OutcomeEvent(event, decision_id, "click")]) == (1, 0)
+        external = ExternalDecision(
+            decision_id=f"ext-{INJECTIONS[0]}",
+            unit_id=unit,
+            campaign_id=INJECTIONS[4],
+            propensity=0.5,
+            experiment=name,
+            variant=v1,
+            user_features={feature: feature, **world.user_features(3)},
+            campaign_features={feature: INJECTIONS[1]},
+        )
+        assert client.log_decisions([external]) == (1, 0)
+    return decision_id
+
+
+def _read_with_injections(channel: grpc.Channel, admin) -> None:  # type: ignore[no-untyped-def]
+    """Reports, policy state, OPE, status change and promotion with injected strings answer
+    with a status, never INTERNAL or UNKNOWN."""
+    name, v1, v2, _, _, feature, reason = INJECTIONS
+    for method, msg in (
+        ("GetReport", experiments_pb2.GetReportRequest(experiment=name, covariate=feature)),
+        ("GetPolicyState", experiments_pb2.GetPolicyStateRequest(experiment=name, variant=v1)),
+        (
+            "EvaluatePolicy",
+            evaluation_pb2.EvaluatePolicyRequest(
+                experiment=name,
+                model_version="1",
+                policy_json='{"type": "no_campaign"}',
+                variant=v2,
+                objective=feature,
+                reward=feature,
+            ),
+        ),
+        (
+            "SetExperimentStatus",
+            experiments_pb2.SetExperimentStatusRequest(name=name, status="stopped", release=v2),
+        ),
+        ("Promote", admin_pb2.PromoteRequest(version=1, reason=reason)),
+    ):
+        answer = call(channel, RPC[method], [msg.SerializeToString()], admin)
+        assert answer.code not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), (
+            method,
+            answer,
+        )
+
+
 def test_injection_strings_are_stored_literally_and_harm_nothing(
     store: Store, tmp_path: Path, trained_logreg, world
 ) -> None:  # type: ignore[no-untyped-def]
@@ -128,94 +218,13 @@ def test_injection_strings_are_stored_literally_and_harm_nothing(
     tables = set(inspect(store.engine).get_table_names())
     server = start(server_settings(store, tmp_path, admin_token="adm"))
     admin = _bearer("adm")
-    name, v1, v2, unit, event, feature, reason = INJECTIONS
+    name, _, _, unit, event, feature, _ = INJECTIONS
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            definition = experiments_pb2.ExperimentDefinition(
-                name=name,
-                salt=v2,
-                variants=[
-                    experiments_pb2.VariantDefinition(
-                        name=v1, weight=1, policy_json='{"type": "uniform_random"}'
-                    ),
-                    experiments_pb2.VariantDefinition(
-                        name=v2, weight=1, policy_json='{"type": "no_campaign"}'
-                    ),
-                ],
-                eligibility=[
-                    experiments_pb2.Condition(
-                        feature="region", op="ne", value_json=json.dumps(feature)
-                    )
-                ],
-            )
-            saved = experiments_pb2.ExperimentDefinition()
-            answer = call(
-                channel,
-                RPC["SaveExperiment"],
-                [experiments_pb2.SaveExperimentRequest(experiment=definition).SerializeToString()],
-                admin,
-            )
-            assert answer.code == grpc.StatusCode.OK, answer
-            got = channel.unary_unary(
-                RPC["GetExperiment"].path,
-                request_serializer=experiments_pb2.GetExperimentRequest.SerializeToString,
-                response_deserializer=experiments_pb2.ExperimentDefinition.FromString,
-            )(experiments_pb2.GetExperimentRequest(name=name), timeout=10)
-            saved.CopyFrom(got)
-            assert (saved.name, saved.salt) == (name, v2)
-            assert [v.name for v in saved.variants] == [v1, v2]
-            assert json.loads(saved.eligibility[0].value_json) == feature
-
-            with CampaignLiftClient(f"127.0.0.1:{server.port}") as client:
-                request = replace(user_request(world, 3, experiment=name), unit_id=unit)
-                result = client.score(request)
-                assert result.decision.experiment == name
-                assert result.decision.variant in (v1, v2)
-                decision_id = result.decision.decision_id
-                assert client.log_outcomes([OutcomeEvent(event, decision_id, "click")]) == (1, 0)
-                external = ExternalDecision(
-                    decision_id=f"ext-{INJECTIONS[0]}",
-                    unit_id=unit,
-                    campaign_id=INJECTIONS[4],
-                    propensity=0.5,
-                    experiment=name,
-                    variant=v1,
-                    user_features={feature: feature, **world.user_features(3)},
-                    campaign_features={feature: INJECTIONS[1]},
-                )
-                assert client.log_decisions([external]) == (1, 0)
-                assert server.decisions.flush(timeout_s=30)
-
-            for method, msg in (
-                ("GetReport", experiments_pb2.GetReportRequest(experiment=name, covariate=feature)),
-                (
-                    "GetPolicyState",
-                    experiments_pb2.GetPolicyStateRequest(experiment=name, variant=v1),
-                ),
-                (
-                    "EvaluatePolicy",
-                    evaluation_pb2.EvaluatePolicyRequest(
-                        experiment=name,
-                        model_version="1",
-                        policy_json='{"type": "no_campaign"}',
-                        variant=v2,
-                        objective=feature,
-                        reward=feature,
-                    ),
-                ),
-                (
-                    "SetExperimentStatus",
-                    experiments_pb2.SetExperimentStatusRequest(
-                        name=name, status="stopped", release=v2
-                    ),
-                ),
-                ("Promote", admin_pb2.PromoteRequest(version=1, reason=reason)),
-            ):
-                answer = call(channel, RPC[method], [msg.SerializeToString()], admin)
-                assert answer.code not in (
-                    grpc.StatusCode.INTERNAL,
-                    grpc.StatusCode.UNKNOWN,
-                ), (method, answer)
+            _save_injected_experiment(channel, admin)
+            decision_id = _decide_and_log_injected(server.port, world)
+            assert server.decisions.flush(timeout_s=30)
+            _read_with_injections(channel, admin)
     finally:
         server.stop()
     assert set(inspect(store.engine).get_table_names()) == tables  # nothing dropped
