@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -34,6 +34,8 @@ from trainer.revenue import fit_revenue
 log = logging.getLogger(__name__)
 
 FOLDS = 5
+# progress(what, done, total): a long fit reports as it goes (the CLI draws a bar).
+Progress = Callable[[str, int, int], None]
 DEFAULT_CANDIDATES: tuple[tuple[str, str], ...] = (
     ("logreg", S_LEARNER),
     ("logreg", "t-learner"),
@@ -202,13 +204,17 @@ def select(
     goal: Objective,
     candidates: Sequence[tuple[str, str]] = DEFAULT_CANDIDATES,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Selection:
-    """Cross-fits every candidate and returns them with the chosen one (see module doc)."""
+    """Cross-fits every candidate and returns them with the chosen one (see module doc);
+    `progress(what, done, total)` hears of each candidate as it is cross-fitted."""
     target = goal.target
     fold = np.random.default_rng(seed).integers(0, FOLDS, len(data.frame))
     fitted: dict[tuple[str, str], _OutOfFold] = {}
     rows: list[Candidate] = []
-    for family, learner in candidates:
+    for done, (family, learner) in enumerate(candidates):
+        if progress is not None:
+            progress(f"cross-fitting {family} {learner}", done, len(candidates))
         began = time.perf_counter()
         try:
             fitted[(family, learner)] = _cross_fit(data, goal, family, learner, fold, seed)

@@ -28,7 +28,7 @@ from trainer.pipeline import build_pipeline, snap_thresholds_to_float32
 from trainer.recipe import AUTO, Recipe
 from trainer.registration import code_version, register, write_artifact
 from trainer.revenue import RevenueFit, fit_recipe_revenue
-from trainer.selection import Objective, Selection, select
+from trainer.selection import Objective, Progress, Selection, select
 from trainer.spec import FeatureSpec
 from trainer.tuning import CALIBRATION_METHOD, choose_calibration, search, with_calibration
 
@@ -160,7 +160,8 @@ def train(raw: pd.DataFrame, spec: FeatureSpec, **options: Any) -> TrainedModel:
     robust value (trainer/selection.py). `heads` bootstrap replicates of the learner give the
     objective's `<t>_uplift_heads`. `holdout_fraction` of the rows (only among those of the
     boolean mask `holdout_eligible`, at most half of them) are held out for the metrics;
-    `refit` fits the recipe again on every row for serving. `seed`, `threads`.
+    `refit` fits the recipe again on every row for serving. `seed`, `threads`;
+    `progress(what, done, total)` hears of each step (selection's candidates, the fits).
     """
     with threadpool_limits(limits=options.pop("threads", THREADS)), warnings.catch_warnings():
         # Quantile bins of a feature with few distinct values (0/1) collapse; sklearn drops
@@ -184,6 +185,7 @@ def _train(
     objective: str = "",
     recipe: Recipe | None = None,
     refit: bool = False,
+    progress: Progress | None = None,
 ) -> TrainedModel:
     recipe = recipe or Recipe(family, uplift_method, tune, calibrate, heads, objective)
     recipe.check()
@@ -200,21 +202,33 @@ def _train(
     goal = objective_of(recipe, spec)
     extra: dict[str, Any] = {}
     selection = None
+    candidates = recipe.candidates() if recipe.automatic else []
+    steps = len(candidates) + 1 + refit
+    tell = progress or (lambda what, done, total: None)
     if recipe.automatic:
         rows = train_df
         if len(rows) > SELECTION_ROWS:  # selection's cost bounded; the chosen recipe sees all
             rows = rows.sample(SELECTION_ROWS, random_state=seed)
-        selection = select(_effect_data(rows, spec, arms), goal, recipe.candidates(), seed=seed)
+        selection = select(
+            _effect_data(rows, spec, arms),
+            goal,
+            candidates,
+            seed=seed,
+            progress=lambda what, done, _: tell(what, done, steps),
+        )
         chosen = selection.chosen
         recipe = recipe.chosen(chosen.family, chosen.learner, chosen.members)
         extra["selection"] = selection.as_dict()
         extra["selected_on_rows"] = len(train_df)
+    tell(f"fitting {recipe} and exporting it", len(candidates), steps)
     evaluated = fit_recipe(recipe, _effect_data(train_df, spec, arms), goal, seed, holdout, extra)
     metrics = holdout_metrics(evaluated.onnx_bytes, holdout, spec)
     final = evaluated
     if refit:
+        tell(f"refitting {recipe} on every row", steps - 1, steps)
         everything = pd.concat([train_df, holdout], ignore_index=True)
         final = fit_recipe(recipe, _effect_data(everything, spec, arms), goal, seed, holdout, {})
+    tell("done", steps, steps)
     log.info("trained %s on %d rows; metrics %s", recipe, final.rows, metrics)
     extra["recipe"] = recipe.as_dict()
     return TrainedModel(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from clients.cli.common import cli_errors, console
-from clients.render.training import cleaning_lines, metrics_table
+from clients.render.training import cleaning_lines, metrics_table, selection_table
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,11 +21,36 @@ if TYPE_CHECKING:
 
 Data = Annotated[Path, typer.Option(help="CSV or Parquet file of logged data.")]
 Spec = Annotated[Path, typer.Option(help="Feature spec (TOML), e.g. specs/hillstrom.toml.")]
-Family = Annotated[str, typer.Option(help="logreg, tree, forest, hgb or mlp.")]
+Family = Annotated[
+    str,
+    typer.Option(
+        help="auto (selected by the value of the decisions each candidate implies), or one of "
+        "logreg, gam, tree, forest, hgb, mlp."
+    ),
+]
 Register = Annotated[bool, typer.Option("--register/--no-register")]
 Promote = Annotated[bool, typer.Option(help="Point production at the new version.")]
 Uplift = Annotated[
-    str, typer.Option(help="Uplift method: s-learner, or transformed-outcome (not with logreg).")
+    str,
+    typer.Option(
+        help="Effect learner: auto (selected with the family), s-learner, t-learner, x-learner, "
+        "dr-learner, or transformed-outcome (not with logreg)."
+    ),
+]
+Refit = Annotated[
+    bool,
+    typer.Option(
+        help="Serve the recipe refit on every row (the metrics are the held-out fit's); "
+        "--no-refit serves the evaluated fit itself."
+    ),
+]
+Heads = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Bootstrap replicates of the learner served beside it as <target>_uplift_heads "
+        "(what the bootstrap_thompson policy draws from); 0: none.",
+    ),
 ]
 Tune = Annotated[bool, typer.Option(help="Search a small hyperparameter grid by cross-validation.")]
 Calibrate = Annotated[
@@ -43,11 +70,13 @@ Threshold = Annotated[
 def train(
     data: Data,
     spec: Spec,
-    family: Family = "hgb",
+    family: Family = "auto",
     register_version: Register = True,
     promote: Promote = False,
     seed: Annotated[int, typer.Option()] = 0,
-    uplift: Uplift = "s-learner",
+    uplift: Uplift = "auto",
+    refit: Refit = True,
+    heads: Heads = 0,
     tune: Tune = False,
     calibrate: Calibrate = False,
     report: Report = None,
@@ -61,16 +90,23 @@ def train(
     feature_spec = FeatureSpec.load(spec)
     # Open the store first: an unreachable one fails before minutes of training.
     settings, store = _open_registry() if register_version else (None, None)
-    with console.status(f"training {family} on {data}"):
+    table = load_table(data)
+    with _progress_bar() as tell:
         trained = fit(
-            load_table(data),
+            table,
             feature_spec,
             family=family,
             seed=seed,
             uplift_method=uplift,
             tune=tune,
             calibrate=calibrate,
+            heads=heads,
+            refit=refit,
+            progress=tell,
         )
+    console.print(f"recipe: {trained.recipe}")
+    if trained.selection is not None:
+        console.print(selection_table(trained.selection.as_dict()))
     for line in cleaning_lines(trained.cleaning):
         console.print(line)
     console.print(metrics_table(trained.metrics, len(trained.holdout), trained.parity_max_abs_diff))
@@ -78,6 +114,21 @@ def train(
         _write_report(trained, report, threshold)
     if settings is not None and store is not None:
         _register(store, settings, trained, data, promote)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A bar over training's steps (selection's candidates, the fit, the refit)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("training", total=None)
+
+        def tell(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        yield tell
 
 
 def _open_registry() -> tuple[Settings, Store]:

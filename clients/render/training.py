@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -36,5 +36,38 @@ def metrics_table(metrics: dict[str, dict[str, float]], rows: int, parity: float
             f"{m['log_loss']:.4f}",
             f"{m['brier']:.4f}",
             f"{m['base_rate']:.4f}",
+        )
+    return table
+
+
+def selection_table(selection: dict[str, Any]) -> Table:
+    """The candidate recipes selection cross-fitted: the doubly robust value of each one's
+    greedy policy against everyone getting the best single arm, with 95% intervals."""
+    best = selection["best_single"]
+    single = selection["single_arms"][best]
+    table = Table(
+        title=f"recipe selection on {selection['rows']} rows ({selection['folds']} folds), "
+        f"objective {selection['objective']}; best single arm {best!r}: {single:.5f} per decision"
+    )
+    for col in ("candidate", "value", "vs best single [95% CI]", "log loss", "AUC", "targeted"):
+        table.add_column(col, justify="right")
+    chosen = selection["chosen"]
+    chosen_name = " + ".join(f"{f} {lr}" for f, lr in chosen["members"]) or (
+        f"{chosen['family']} {chosen['learner']}"
+    )
+    for c in selection["candidates"]:
+        name = " + ".join(f"{f} {lr}" for f, lr in c["members"]) or f"{c['family']} {c['learner']}"
+        if c["error"]:
+            table.add_row(name, "failed", c["error"][:40], "", "", "")
+            continue
+        lo, hi = c["gain_ci"]
+        mark = " (chosen)" if name == chosen_name else ("" if c["eligible"] else " (guard)")
+        table.add_row(
+            name + mark,
+            f"{c['value']:.5f}",
+            f"{c['gain_over_best_single']:+.5f} [{lo:+.5f}, {hi:+.5f}]",
+            f"{c['log_loss']:.4f}",
+            f"{c['auc']:.4f}",
+            f"{c['share_targeted']:.0%}",
         )
     return table
