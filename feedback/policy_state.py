@@ -6,6 +6,10 @@ policy's reward type from the outcomes that count (not late), or the experiment'
 reward when none did. Outcomes arriving later are kept and flagged late at ingest, and never
 change a settled decision.
 
+Decisions outside any experiment made by the deployment's default policy learn the same way,
+as the variant "" of the experiment "" (`DefaultPath`): the default Score path is a variant
+that never ends.
+
 Every replica may run the update; each one reads the state, folds in the decisions made in
 (settled_through, cutoff] and writes the new state only if `settled_through` is still what it
 read (compare-and-set), so a decision is applied exactly once whoever wins.
@@ -25,7 +29,9 @@ from feedback.experiments import Experiment, list_experiments
 from feedback.models import DecisionRow, ModelVersionRow, PolicyStateRow, utcnow
 from feedback.policies import NO_CAMPAIGN, Observation, Policy, build_policy
 from feedback.rewards import (
+    DEFAULT_ATTRIBUTION_WINDOW_S,
     DEFAULT_OBJECTIVE,
+    Attribution,
     default_objective,
     outcome_labels,
     outcome_type,
@@ -51,6 +57,24 @@ class PolicyState:
     rewards: float
     updates: int
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultPath:
+    """Where the default policy learns: decisions outside any experiment that it made
+    (policy name), settled by the deployment's attribution window."""
+
+    policy: str
+    attribution: Attribution
+    name: str = ""
+    variant: str = ""
+
+    @property
+    def default_reward(self) -> float:
+        return self.attribution.default_reward
+
+
+Stream = Experiment | DefaultPath
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +152,7 @@ def _chosen_values(
 
 def settle(
     store: Store,
-    experiment: Experiment,
+    experiment: Stream,
     variant: str,
     policy: Policy,
     after: datetime,
@@ -156,6 +180,7 @@ def settle(
                     DecisionRow.variant == variant,
                     DecisionRow.created_at > after,
                     DecisionRow.created_at <= cutoff,
+                    *_made_by(experiment),
                 )
                 .order_by(DecisionRow.created_at)
             )
@@ -180,6 +205,11 @@ def settle(
             )
         )
     return observations
+
+
+def _made_by(stream: Stream) -> list[Any]:
+    """Outside experiments only the default policy's own decisions teach it."""
+    return [DecisionRow.policy == stream.policy] if isinstance(stream, DefaultPath) else []
 
 
 def _folded_values(
@@ -240,7 +270,7 @@ def _compare_and_set(
 
 def update_variant(
     store: Store,
-    experiment: Experiment,
+    experiment: Stream,
     variant: str,
     policy: Policy,
     *,
@@ -278,27 +308,33 @@ def update_all(
     now: datetime | None = None,
     grace_s: float = DEFAULT_GRACE_S,
     default_objective: str = DEFAULT_OBJECTIVE,
+    default_policy: dict[str, Any] | None = None,
+    default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
 ) -> list[UpdateResult]:
-    """One pass over every running experiment's learning variants."""
+    """One pass over every running experiment's learning variants, and over the default
+    policy's decisions outside experiments when `default_policy` (a config) learns."""
     schemas = ModelSchemas(store)
-    results = []
+    streams: list[tuple[Stream, str, Policy]] = []
     for experiment in list_experiments(store):
         if experiment.status != "running":
             continue
         for v in experiment.variants:
-            policy = build_policy(v.policy)
-            if not policy.stateful:
-                continue
-            results.append(
-                update_variant(
-                    store,
-                    experiment,
-                    v.name,
-                    policy,
-                    now=now,
-                    grace_s=grace_s,
-                    default_objective=default_objective,
-                    schemas=schemas,
-                )
-            )
-    return results
+            streams.append((experiment, v.name, build_policy(v.policy)))
+    if default_policy is not None:
+        policy = build_policy(default_policy)
+        path = DefaultPath(policy.name, Attribution(default_window_s))
+        streams.append((path, path.variant, policy))
+    return [
+        update_variant(
+            store,
+            stream,
+            variant,
+            policy,
+            now=now,
+            grace_s=grace_s,
+            default_objective=default_objective,
+            schemas=schemas,
+        )
+        for stream, variant, policy in streams
+        if policy.stateful
+    ]

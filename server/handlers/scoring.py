@@ -105,7 +105,9 @@ class Scorer:
         """The item's experiment variant and policy, or the default policy."""
         if item.experiment:
             return self._experiments.assign(item.experiment, item.unit_id, item.user_features)
-        return Assignment("", "", self._default_policy, None)
+        # The default path learns like a variant (feedback/policy_state.py DefaultPath).
+        key = ("", "") if self._default_policy.stateful else None
+        return Assignment("", "", self._default_policy, key)
 
     def _score_group(
         self, group: list[tuple[ScoreItem, Assignment]], model: LoadedModel

@@ -22,6 +22,8 @@ class PolicyUpdater(BackgroundWorker):
         self._after_outcomes = settings.policy_update_after_outcomes
         self._grace_s = settings.policy_update_grace_s
         self._objective = settings.objective
+        self._default_policy = settings.policy_config()
+        self._window_s = settings.attribution_window_s
         self._lock = threading.Lock()
         self._since_update = 0
         self.folded = 0  # decisions this replica folded in
@@ -40,7 +42,13 @@ class PolicyUpdater(BackgroundWorker):
     def run_once(self) -> list[UpdateResult]:
         with self._lock:
             self._since_update = 0
-        results = update_all(self._store, grace_s=self._grace_s, default_objective=self._objective)
+        results = update_all(
+            self._store,
+            grace_s=self._grace_s,
+            default_objective=self._objective,
+            default_policy=self._default_policy,
+            default_window_s=self._window_s,
+        )
         self.folded += sum(r.decisions for r in results if r.applied)
         return results
 

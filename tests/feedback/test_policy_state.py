@@ -4,6 +4,7 @@ experiment lifecycle that surrounds it (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -260,3 +261,33 @@ def test_eligibility_namespace_and_stop_decide_who_is_in() -> None:
 def test_bad_experiment_options_name_the_field(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         experiment(**overrides)
+
+
+def test_the_default_path_learns_from_its_own_decisions_outside_experiments(
+    store: Store,
+) -> None:
+    """Decisions outside any experiment made by the default policy fold into the state of
+    ("", ""), settled by the deployment's window; another policy's decisions there do not."""
+    now = datetime.now(UTC)
+    records = []
+    for i in range(4):
+        d = decision(i, now + timedelta(milliseconds=i), "c-1", variant="")
+        records.append(dataclasses.replace(d, experiment=""))
+    other = dataclasses.replace(decision(9, now, "c-1", variant=""), experiment="", policy="fixed")
+    write_decisions(store, [*records, other])
+    log_outcomes(
+        store,
+        [
+            Outcome("e-0", "d-0", "conversion", 1.0, now),
+            Outcome("e-9", "d-9", "conversion", 1.0, now),
+        ],
+    )
+    assert update_all(store, now=now + timedelta(seconds=30)) == []  # no default policy given
+    results = update_all(
+        store, now=now + timedelta(seconds=30), default_policy=THOMPSON, default_window_s=10
+    )
+    assert [(r.experiment, r.variant, r.decisions) for r in results] == [("", "", 4)]
+    state = get_policy_state(store, "", "")
+    assert state is not None and state.state["arms"]["c-1"] == [1.0, 3.0]
+    # A default policy that does not learn keeps no state.
+    assert update_all(store, now=now, default_policy={"type": "epsilon_greedy"}) == []
