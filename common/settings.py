@@ -222,7 +222,7 @@ class Settings(BaseSettings):
         "recipe (versions record theirs; retrain_recipe decides whether it is reused).",
     )
     retrain_recipe: Literal["production", "auto", "adaptive"] = Field(
-        default="production",
+        default="adaptive",
         description="What a retrain fits: production's recipe (family, learner, heads); "
         "'auto': the selection by decision value again; 'adaptive': selection again once the "
         "labelled rows have doubled since production's recipe was selected, its recipe "

@@ -55,8 +55,9 @@ class RetrainConfig:
     min_gate_rows: int = 500
     # "production": production's recipe; "auto": selection by decision value again;
     # "adaptive": selection again once the rows have grown `reselect_growth`-fold since the
-    # recipe in production was selected, production's recipe otherwise.
-    recipe: str = "production"
+    # recipe in production was selected, production's recipe otherwise (a recipe pinned by
+    # explicit flags, never selected, stays pinned).
+    recipe: str = ADAPTIVE
     reselect_growth: float = 2.0
     # Register the recipe refit on every row once the gate has judged the held-out fit.
     refit: bool = True
@@ -144,7 +145,8 @@ def _recipe(prod: ModelVersion, config: RetrainConfig, rows: int) -> tuple[Recip
     selected_on = prod.lineage.get("selected_on_rows")
     reselect = config.recipe == AUTO or (
         config.recipe == ADAPTIVE
-        and (selected_on is None or rows >= config.reselect_growth * int(selected_on))
+        and selected_on is not None
+        and rows >= config.reselect_growth * int(selected_on)
     )
     if reselect:
         return dataclasses.replace(recipe, family=AUTO, learner=AUTO), None

@@ -267,7 +267,8 @@ def test_adaptive_recipe_reselects_only_once_the_rows_have_doubled(
 ) -> None:
     """'production' reuses the recipe, 'auto' always selects again, 'adaptive' selects again
     when the rows have grown twofold since the recipe was selected and otherwise carries the
-    selection's row count forward, so that the next retrain measures growth from it."""
+    selection's row count forward, so that the next retrain measures growth from it; a recipe
+    pinned by explicit flags (never selected) stays pinned."""
     prod = promote_new(store, trained_logreg, tmp_path / "artifacts")
     selected = dataclasses.replace(prod, lineage={**prod.lineage, "selected_on_rows": 2_000})
 
@@ -281,4 +282,5 @@ def test_adaptive_recipe_reselects_only_once_the_rows_have_doubled(
     assert (kept.family, kept.automatic, since) == ("logreg", False, 2_000)
     again, since = recipe(selected, "adaptive", 4_000)
     assert again.automatic and since is None
-    assert recipe(prod, "adaptive", 100)[0].automatic  # never selected: select once
+    pinned, since = recipe(prod, "adaptive", 100_000)  # pinned by flags, never selected
+    assert (pinned.family, pinned.automatic, since) == ("logreg", False, None)
