@@ -15,9 +15,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,6 +27,7 @@ from clients.client import CampaignLiftClient, wait_serving
 from clients.loop import ClosedLoop, LoopReport
 from clients.simulator import World
 from common.errors import InvalidArgument
+from common.settings import Settings
 from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.importer import LogMapping, import_logged
 from feedback.registry import PRODUCTION, ModelVersion, list_versions, set_stage
@@ -43,10 +45,12 @@ class DemoConfig:
     workdir: Path
     decisions: int = 60_000
     history_rows: int = 4_000
-    retrain_after_outcomes: int = 3_000
+    retrain_after_outcomes: int = 6_000
     batch_size: int = 250
-    epsilon: float = 0.1
-    family: str = "hgb"
+    family: str = "auto"  # the defaults of `campaign-lift train`: selection by decision value
+    learner: str = "auto"
+    # The learned variant's policy; None: the deployment's default policy (Settings.policy).
+    policy: dict[str, Any] | None = None
 
 
 @dataclass
@@ -54,10 +58,18 @@ class DemoSummary:
     report: LoopReport
     versions: list[ModelVersion]
     jobs: list[RetrainJob]
+    actions: list[str] = field(default_factory=list)  # campaigns, then "no campaign"
+    paused_s: float = 0.0  # how long the simulated users waited for retrains
 
     @property
     def retrained(self) -> list[ModelVersion]:
         return [v for v in self.versions if v.lineage.get("source") == "store"]
+
+    def learned_beats_best_single(self) -> bool:
+        """The learned variant earned more than the one campaign best for all its users (the
+        conclusion of a plain A/B test, by the world's truth)."""
+        learned = self.report.by_variant.get("learned")
+        return bool(learned and learned.reward_per_decision > learned.best_single[1])
 
     def learned_beats_random(self) -> bool:
         learned = self.report.by_variant.get("learned")
@@ -97,7 +109,7 @@ def _first_model(
     history = world.history(config.history_rows)
     history.to_csv(work / "history.csv", index=False)
     spec = FeatureSpec.load(SPEC)
-    trained = train(history, spec, family=config.family)
+    trained = train(history, spec, family=config.family, uplift_method=config.learner, refit=True)
     first = register(
         store, trained, work / "artifacts", source="file", data=str(work / "history.csv")
     )
@@ -116,16 +128,17 @@ def _first_model(
     imported, labelled = import_logged(store, history, mapping, decided_at=yesterday)
     console.print(f"history imported into the store: {imported} decisions, {labelled} outcomes")
     console.print(
-        f"model version {first.version} ({config.family}) on {len(trained.training)} logged rows: "
+        f"model version {first.version} ({trained.recipe}, selected by decision value) on "
+        f"{len(trained.training)} logged rows: "
         f"conversion AUC {trained.metrics['conversion'].get('auc', float('nan')):.3f}, "
         f"parity {trained.parity_max_abs_diff:.1e}"
     )
 
 
-def _save_experiment(store: Store, epsilon: float) -> None:
+def _save_experiment(store: Store, policy: dict[str, Any] | None) -> None:
     variants = (
         Variant("random", 1.0, {"type": "uniform_random"}),
-        Variant("learned", 1.0, {"type": "epsilon_greedy", "epsilon": epsilon}),
+        Variant("learned", 1.0, policy or Settings().policy_config()),
     )
     save_experiment(store, Experiment(EXPERIMENT, salt="demo-2026", variants=variants))
 
@@ -142,7 +155,7 @@ def _server(work: Path, db_url: str, config: DemoConfig) -> Iterator[str]:
         "CAMPAIGN_LIFT_PORT": str(port),
         "CAMPAIGN_LIFT_RETRAIN_AFTER_OUTCOMES": str(config.retrain_after_outcomes),
         "CAMPAIGN_LIFT_ATTRIBUTION_WINDOW_S": "2",
-        "CAMPAIGN_LIFT_MODEL_FAMILY": config.family,
+        "CAMPAIGN_LIFT_RETRAIN_POLL_INTERVAL_S": "0.5",
     }
     with (work / "server.log").open("w") as log_file:
         proc = subprocess.Popen(
@@ -163,7 +176,35 @@ def _server(work: Path, db_url: str, config: DemoConfig) -> Iterator[str]:
                 proc.kill()
 
 
-def _play(target: str, world: World, config: DemoConfig, console: Console) -> LoopReport:
+class RetrainPause:
+    """Holds the simulated users back while the retrain worker runs a job, then one model
+    poll longer, so the server swaps to what the job promoted. The demo compresses days of
+    traffic into seconds; a deployment's retrain of tens of seconds is a small share of a day."""
+
+    def __init__(self, db_url: str, poll_s: float = 1.0) -> None:
+        self._store = open_store(db_url, create=False)
+        self._poll_s = poll_s
+        self.waited_s = 0.0
+
+    def _running(self) -> bool:
+        return any(j.status == "running" for j in list_jobs(self._store))
+
+    def __call__(self) -> None:
+        if not self._running():
+            return
+        start = time.monotonic()
+        while self._running():
+            time.sleep(0.2)
+        time.sleep(self._poll_s)
+        self.waited_s += time.monotonic() - start
+
+    def close(self) -> None:
+        self._store.dispose()
+
+
+def _play(
+    target: str, world: World, config: DemoConfig, console: Console, pause: RetrainPause
+) -> LoopReport:
     """Simulated users through the experiment, with a progress bar."""
     columns = (
         TextColumn("simulated users"),
@@ -175,12 +216,14 @@ def _play(target: str, world: World, config: DemoConfig, console: Console) -> Lo
         CampaignLiftClient(target, timeout_s=30) as client,
         Progress(*columns, console=console) as bar,
     ):
-        loop = ClosedLoop(client, world, experiment=EXPERIMENT)
+        window = max(config.batch_size, config.decisions // 10)  # tenths: the last 20% is two
+        loop = ClosedLoop(client, world, experiment=EXPERIMENT, window=window)
         task = bar.add_task("loop", total=config.decisions)
         return loop.run(
             config.decisions,
             batch_size=config.batch_size,
             progress=lambda n: bar.advance(task, n),
+            pause=pause,
         )
 
 
@@ -191,12 +234,17 @@ def run_demo(config: DemoConfig, console: Console) -> DemoSummary:
     world = World()
     console.rule("1. history and the first model")
     _first_model(store, world, config, work, console)
-    _save_experiment(store, config.epsilon)
+    _save_experiment(store, config.policy)
     console.rule("2. server and the closed loop")
-    with _server(work, db_url, config) as target:
-        report = _play(target, world, config, console)
-        _wait_for_jobs(db_url, timeout_s=180)
-    return DemoSummary(report, list_versions(store), list_jobs(store))
+    pause = RetrainPause(db_url)
+    try:
+        with _server(work, db_url, config) as target:
+            report = _play(target, world, config, console, pause)
+            _wait_for_jobs(db_url, timeout_s=180)
+    finally:
+        pause.close()
+    actions = [c.campaign_id for c in world.campaigns] + ["no campaign"]
+    return DemoSummary(report, list_versions(store), list_jobs(store), actions, pause.waited_s)
 
 
 def _wait_for_jobs(db_url: str, timeout_s: float) -> None:

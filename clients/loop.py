@@ -57,6 +57,28 @@ class ArmStats:
         self.action_rewards += actions
 
     @property
+    def oracle_per_decision(self) -> float:
+        return self.oracle_reward / self.decisions if self.decisions else 0.0
+
+    @classmethod
+    def merged(cls, parts: list[ArmStats]) -> ArmStats:
+        """One set of stats over the decisions of `parts` (e.g. the last windows of a loop)."""
+        total = cls()
+        for p in parts:
+            if not p.decisions:
+                continue
+            if not len(total.action_rewards):
+                total.action_rewards = np.zeros(len(p.action_rewards))
+            total.decisions += p.decisions
+            total.conversions += p.conversions
+            total.clicks += p.clicks
+            total.expected_reward += p.expected_reward
+            total.oracle_reward += p.oracle_reward
+            total.no_campaign += p.no_campaign
+            total.action_rewards = total.action_rewards + p.action_rewards
+        return total
+
+    @property
     def regret_per_decision(self) -> float:
         return (
             (self.oracle_reward - self.expected_reward) / self.decisions if self.decisions else 0.0
@@ -76,6 +98,17 @@ class LoopReport:
     timeline: list[dict[str, ArmStats]] = field(default_factory=list)
     outcomes_sent: int = 0
     outcomes_accepted: int = 0
+
+    def last(self, variant: str, share: float = 0.2) -> ArmStats:
+        """The variant's stats over (about) the last `share` of its decisions, whole windows."""
+        windows = [w[variant] for w in self.timeline if variant in w]
+        wanted = share * sum(w.decisions for w in windows)
+        tail: list[ArmStats] = []
+        for w in reversed(windows):
+            if sum(t.decisions for t in tail) >= wanted:
+                break
+            tail.append(w)
+        return ArmStats.merged(tail)
 
 
 class ClosedLoop:
@@ -150,9 +183,14 @@ class ClosedLoop:
         *,
         batch_size: int = 250,
         progress: Callable[[int], None] | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> LoopReport:
+        """`pause`, called before each batch, may hold the users back (the demo waits there
+        while a retrain runs: simulated traffic is compressed, a deployment's is not)."""
         done = 0
         while done < decisions:
+            if pause is not None:
+                pause()
             n = min(batch_size, decisions - done)
             self.step(n)
             done += n

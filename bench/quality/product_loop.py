@@ -5,10 +5,13 @@ call (the server's policy decides and logs each decision with its propensity), o
 back through LogOutcomes, and the worker retrains and gates on its own trigger.
 
 The harness keeps a simulated clock (5,000 decisions a day); the loop is paced so that one
-simulated day is `day_s` real seconds. The server's attribution window is a deployment's
-choice, set to the world's outcome delays: a day where outcomes are delayed (a delayed
-outcome past it arrives late here too), a twentieth of a day where they come at once; decisions
-younger than the window are left out of retrains, as in production.
+simulated day is `day_s` real seconds, and the clock stops while a retrain job runs: in a
+deployment a retrain of tens of seconds is a negligible share of a day of traffic, here it
+would be a large one (`freeze_for_retrains=False` measures that compressed case instead).
+The server's attribution window is a deployment's choice, set to the world's outcome delays:
+a day where outcomes are delayed (a delayed outcome past it arrives late here too), a twentieth
+of a day where they come at once; decisions younger than the window are left out of retrains,
+as in production.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 
 from bench.quality.world import World
 from clients.client import CampaignLiftClient, OutcomeEvent, UserRequest, wait_serving
 from feedback.importer import LogMapping, import_logged
+from feedback.models import RetrainJobRow
 from feedback.registry import PRODUCTION, list_versions, set_stage
 from feedback.store import open_store
 from feedback.trigger import list_jobs
@@ -62,6 +67,7 @@ class ProductLoop:
         family: str = "auto",
         learner: str = "auto",
         immediate_window_days: float = 0.05,
+        freeze_for_retrains: bool = True,
     ) -> None:
         self.policy, self.min_propensity, self.epsilon = policy, min_propensity, epsilon
         self.heads, self.retrain_after = heads, retrain_after_outcomes
@@ -69,6 +75,8 @@ class ProductLoop:
         self.real_per_decision = day_s / decisions_per_day
         self.family, self.learner = family, learner
         self.immediate_window_days = immediate_window_days
+        self.freeze_for_retrains = freeze_for_retrains
+        self.frozen_s = 0.0
         self.name = f"campaign-lift {policy} (real server)"
         self._decisions: dict[str, str] = {}
         self._batches = 0
@@ -148,11 +156,13 @@ class ProductLoop:
         target = f"127.0.0.1:{self._port}"
         wait_serving(target, timeout_s=120)
         self._client = CampaignLiftClient(target, timeout_s=60)
+        self._store = open_store(f"sqlite:///{self.work / 'store.db'}")
         self._started = time.monotonic()
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+            self._store.dispose()
         if self._process is not None:
             self._process.send_signal(signal.SIGTERM)
             try:
@@ -167,8 +177,28 @@ class ProductLoop:
         store.dispose()
 
     # -- the loop ------------------------------------------------------------------------
+    def _running_job(self) -> bool:
+        with self._store.transaction() as session:
+            running = select(func.count()).where(RetrainJobRow.status == "running")
+            return bool(session.scalar(running))
+
+    def _wait_for_retrain(self) -> None:
+        """Stops the simulated clock while the worker runs a job, then gives the servers one
+        model poll to swap to what it promoted."""
+        if not self._running_job():
+            return
+        start = time.monotonic()
+        while self._running_job():
+            time.sleep(0.2)
+        time.sleep(1.0)
+        waited = time.monotonic() - start
+        self._started += waited
+        self.frozen_s += waited
+
     def _pace(self, n: int) -> None:
         """Holds each batch to its slot of the paced clock (never faster than the world)."""
+        if self.freeze_for_retrains:
+            self._wait_for_retrain()
         due = self._started + self._batches * n * self.real_per_decision
         self._batches += 1
         wait = due - time.monotonic()
