@@ -189,3 +189,25 @@ def test_an_ensemble_averages_its_members_in_the_graph(log: pd.DataFrame) -> Non
     np.testing.assert_allclose(served[output_names("conversion")[2]], mean, atol=1e-5)
     assert model.schema["arms"]  # a member keeps a model per arm: the arms are served
     assert model.extra_lineage["recipe"]["members"] == [list(m) for m in recipe.members]
+
+
+def test_an_arm_with_a_handful_of_conversions_gets_no_model_of_its_own() -> None:
+    """A log where one arm converted only a few times: the per-arm learners refuse it by name
+    (no crash inside early stopping's split), and the selection still trains a model, from
+    the candidates that pool the arms."""
+    from common.errors import InvalidArgument
+
+    small = synthetic(900, seed=4)
+    email = small.index[small["arm"] == "email"]
+    small.loc[email[small.loc[email, "conversion"] == 1][3:], "conversion"] = 0  # 3 left
+    with pytest.raises(
+        InvalidArgument, match=r"'email' has \d+ rows and [0-3] with conversion = 1"
+    ):
+        train(small, SPEC, family="hgb", uplift_method="t-learner")
+    model = train(small, SPEC, family="auto", uplift_method="auto")
+    assert model.selection is not None
+    for c in model.selection.candidates:  # the per-arm candidates are listed, not eligible
+        assert c.eligible == (c.learner in {"s-learner", "ensemble"}), c
+    chosen = model.recipe.members or ((model.recipe.family, model.recipe.learner),)
+    assert all(learner == "s-learner" for _, learner in chosen)
+    assert model.parity_max_abs_diff <= 1e-5

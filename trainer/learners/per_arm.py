@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 T_LEARNER, X_LEARNER, DR_LEARNER = "t-learner", "x-learner", "dr-learner"
 MIN_ARM_ROWS = 20
+# Fewest rows of the rarer outcome per arm: early stopping's stratified validation share
+# needs at least two, and a model of a handful of conversions is noise.
+MIN_ARM_MINORITY = 10
 CROSS_FIT_FOLDS = 3
 
 
@@ -91,7 +94,8 @@ class PerArmFit:
 def _arm_rows(data: EffectData, arm: int, target: str) -> np.ndarray:
     rows = data.arms.index == arm
     y = data.y(target)[rows]
-    if rows.sum() < MIN_ARM_ROWS or len(np.unique(y)) < 2:
+    minority = int(min(y.sum(), len(y) - y.sum())) if len(y) else 0
+    if rows.sum() < MIN_ARM_ROWS or minority < MIN_ARM_MINORITY:
         raise InvalidArgument(
             f"arm {data.arms.names[arm]!r} has {int(rows.sum())} rows and "
             f"{int(y.sum()) if len(y) else 0} with {target} = 1: too few for a model of its own "
