@@ -115,6 +115,41 @@ def policy_section(
     return section
 
 
+def vs_best_single(
+    holdout: pd.DataFrame,
+    spec: FeatureSpec,
+    uplifts: dict[str, dict[str, np.ndarray]],
+    control: str,
+    policy: dict[str, Any],
+) -> dict[str, Any]:
+    """Per target: the learned policy against the best single choice for everyone (what a
+    plain A/B test concludes; "no campaign" counts), by IPS on the held-out rows, paired per
+    row so the 95% interval is of the difference itself."""
+    logged = holdout[spec.treatment].astype(str).to_numpy(dtype=object)
+    propensity = _propensities(holdout, spec)
+    out: dict[str, Any] = {}
+    for target, values in policy.items():
+        fixed = {k: v for k, v in values.items() if k != "learned"}
+        best = max(fixed, key=lambda k: fixed[k]["value"])
+        arm = control if best == NO_CAMPAIGN else best.removeprefix("everyone: ")
+        reward = holdout[target].to_numpy(float)
+        chosen = learned_policy(uplifts, target, control)
+        terms = ((logged == chosen).astype(float) - (logged == arm)) * reward / propensity
+        n = len(terms)
+        diff = float(terms.mean())
+        se = float(terms.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+        single = float(fixed[best]["value"])
+        out[target] = {
+            "best_single": best,
+            "best_single_value": single,
+            "difference": diff,
+            "low": diff - 1.96 * se,
+            "high": diff + 1.96 * se,
+            "relative": diff / single if single else None,
+        }
+    return out
+
+
 def revenue_metrics(
     holdout: pd.DataFrame, spec: FeatureSpec, predictions: dict[str, np.ndarray]
 ) -> dict[str, dict[str, Any]]:
@@ -163,7 +198,11 @@ def evaluation_report(
         "response": response,
     }
     report.update(
-        {k: v for k, v in trained.extra_lineage.items() if k in ("tuning", "calibration")}
+        {
+            k: v
+            for k, v in trained.extra_lineage.items()
+            if k in ("tuning", "calibration", "selection")
+        }
     )
     if spec.revenue:
         report["revenue"] = revenue_metrics(holdout, spec, predictions)
@@ -173,6 +212,7 @@ def evaluation_report(
         report["control_arm"] = control
         report["uplift"] = uplift_section(holdout, spec, uplifts, control)
         report["policy"] = policy_section(holdout, spec, uplifts, control)
+        report["vs_best_single"] = vs_best_single(holdout, spec, uplifts, control, report["policy"])
         if explain:
             report["segments"] = uplift_segments(holdout, spec, uplifts, control)
     if explain:

@@ -47,6 +47,18 @@ def summary_lines(report: dict[str, Any], objective: str) -> list[str]:
         f"choice '{best_fixed}' at {fixed[best_fixed]['value']:.4f} and "
         f"'no campaign' at {policy['no campaign']['value']:.4f}.",
     ]
+    versus = report.get("vs_best_single", {}).get(objective)
+    if versus:
+        verdict = (
+            "better than"
+            if versus["low"] > 0
+            else ("worse than" if versus["high"] < 0 else "not distinguishable from")
+        )
+        lines.append(
+            f"- Against the best single choice for everyone ('{versus['best_single']}', what a "
+            f"plain A/B test concludes): {versus['difference']:+.4f} per user (95% CI "
+            f"{versus['low']:+.4f} to {versus['high']:+.4f}, paired): {verdict} it."
+        )
     for campaign, per_target in report.get("segments", {}).items():
         segments = per_target.get(objective, [])
         if not segments:
@@ -161,7 +173,57 @@ def _policy_section(report: dict[str, Any]) -> list[str]:
     for t, values in report["policy"].items():
         for name, v in values.items():
             rows.append([t, name, _num(v["value"]), f"{v['low']:.4f} to {v['high']:.4f}"])
+        versus = report.get("vs_best_single", {}).get(t)
+        if versus:
+            rows.append(
+                [
+                    t,
+                    f"learned - best single ({versus['best_single']})",
+                    f"{versus['difference']:+.4f}",
+                    f"{versus['low']:+.4f} to {versus['high']:+.4f}",
+                ]
+            )
     return out + _table(["target", "policy", "value", "interval"], rows)
+
+
+def _selection_section(report: dict[str, Any]) -> list[str]:
+    """The candidate recipes the selection cross-fitted, by the doubly robust value of each
+    one's greedy policy against everyone getting the best single arm."""
+    sel = report["selection"]
+    best = sel["best_single"]
+    out = [
+        "",
+        f"## Recipe selection ({sel['rows']} rows, {sel['folds']} folds, objective "
+        f"{sel['objective']})",
+        "",
+        f"Cross-fitted doubly robust value per decision of each candidate's greedy policy; "
+        f"best single arm '{best}' at {sel['single_arms'][best]:.5f}. Log loss and AUC guard.",
+        "",
+    ]
+    chosen = sel["chosen"]
+    chosen_name = " + ".join(f"{f} {lr}" for f, lr in chosen["members"]) or (
+        f"{chosen['family']} {chosen['learner']}"
+    )
+    rows = []
+    for c in sel["candidates"]:
+        name = " + ".join(f"{f} {lr}" for f, lr in c["members"]) or f"{c['family']} {c['learner']}"
+        if c["error"]:
+            rows.append([name, "failed", c["error"][:60], "", "", ""])
+            continue
+        lo, hi = c["gain_ci"]
+        mark = " (chosen)" if name == chosen_name else ("" if c["eligible"] else " (guard)")
+        rows.append(
+            [
+                name + mark,
+                f"{c['value']:.5f}",
+                f"{c['gain_over_best_single']:+.5f} [{lo:+.5f}, {hi:+.5f}]",
+                f"{c['log_loss']:.4f}",
+                f"{c['auc']:.4f}",
+                f"{100 * c['share_targeted']:.0f}%",
+            ]
+        )
+    header = ["candidate", "value", "vs best single [95% CI]", "log loss", "AUC", "targeted"]
+    return out + _table(header, rows)
 
 
 def _segments_section(report: dict[str, Any], revenue: set[str]) -> list[str]:
@@ -201,6 +263,8 @@ def render_markdown(report: dict[str, Any], command: str = "") -> str:
     if "revenue" in report:
         out += _revenue_section(report)
     out += _settings_lines(report)
+    if report.get("selection"):
+        out += _selection_section(report)
     if "uplift" in report:
         out += _uplift_section(report, revenue) + _policy_section(report)
     if "segments" in report:

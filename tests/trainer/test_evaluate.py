@@ -49,3 +49,42 @@ def test_report_on_simulated_history(trained_logreg) -> None:  # type: ignore[no
     )
     assert set(report["importance"]) == {"click", "conversion"}
     assert report["segments"]["coupon-10"]["conversion"][0]["rows"] > 0
+
+
+def test_report_sets_the_learned_policy_against_the_best_single_choice(  # type: ignore[no-untyped-def]
+    trained_logreg,
+) -> None:
+    """The paired difference is the learned policy's IPS value minus the best fixed choice's,
+    and its interval holds it; the Markdown says which choice that was."""
+    from trainer.report_text import render_markdown
+
+    report = evaluation_report(trained_logreg, explain=False)
+    values = report["policy"]["conversion"]
+    versus = report["vs_best_single"]["conversion"]
+    fixed = {k: v["value"] for k, v in values.items() if k != "learned"}
+    assert versus["best_single"] == max(fixed, key=fixed.__getitem__)
+    assert versus["best_single_value"] == pytest.approx(max(fixed.values()))
+    difference = values["learned"]["value"] - versus["best_single_value"]
+    assert versus["difference"] == pytest.approx(difference)
+    assert versus["low"] < versus["difference"] < versus["high"]
+    text = render_markdown(report)
+    assert f"learned - best single ({versus['best_single']})" in text
+    assert "Against the best single choice for everyone" in text
+
+
+def test_report_lists_the_recipe_selection_candidates() -> None:
+    """A model trained with the defaults carries its selection table into the report."""
+    from tests.trainer.test_learners import SPEC, synthetic
+    from trainer.report_text import render_markdown
+    from trainer.train import train
+
+    model = train(synthetic(6_000, seed=5), SPEC, family="auto", uplift_method="auto")
+    report = evaluation_report(model, explain=False)
+    selection = report["selection"]
+    assert selection["best_single"] in selection["single_arms"]
+    text = render_markdown(report)
+    assert "## Recipe selection" in text
+    assert "(chosen)" in text
+    for c in selection["candidates"]:
+        name = " + ".join(f"{f} {lr}" for f, lr in c["members"]) or f"{c['family']} {c['learner']}"
+        assert f"| {name}" in text
