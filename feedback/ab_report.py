@@ -16,7 +16,16 @@ from common.errors import FailedPrecondition
 from feedback.experiments import Experiment, Variant, get_experiment
 from feedback.monitoring import CalibrationRow, calibration
 from feedback.registry import StageEvent, stage_history
-from feedback.report_data import BINARY, METRICS, CampaignSums, UnitSums, campaign_sums, unit_sums
+from feedback.report_data import (
+    BINARY,
+    METRICS,
+    CampaignSums,
+    ChoiceSums,
+    UnitSums,
+    campaign_sums,
+    choice_sums,
+    unit_sums,
+)
 from feedback.report_summary import summarized
 from feedback.stats import (
     Comparison,
@@ -101,6 +110,31 @@ class DailyPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Versus:
+    """A variant's mean per decision against the best single campaign's estimate."""
+
+    variant: str
+    mean: float
+    difference: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class BestSingle:
+    """Per metric: the one campaign (None: no campaign) best for everyone, by inverse
+    propensity scoring over all the experiment's decisions with their logged propensities
+    (V_c = (1/N) sum_i 1[a_i = c] r_i / p_i: what a plain A/B test would conclude, estimated
+    from these logs), and every variant against it, per decision."""
+
+    metric: str
+    campaign_id: str | None
+    value: float
+    ci: tuple[float, float]
+    decisions: int
+    versus: list[Versus]
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentReport:
     experiment: str
     control: str
@@ -112,6 +146,7 @@ class ExperimentReport:
     daily: list[DailyPoint] = field(default_factory=list)
     timeline: list[StageEvent] = field(default_factory=list)
     calibration: list[CalibrationRow] = field(default_factory=list)
+    best_single: list[BestSingle] = field(default_factory=list)
 
     @property
     def srm_warning(self) -> bool:
@@ -269,7 +304,52 @@ def experiment_report(
         daily=_daily(rows, names, control),
         timeline=stage_history(store),
         calibration=calibration(store, calibration_window or CALIBRATION_WINDOW, experiment=name),
+        best_single=best_single(choice_sums(store, name), names),
     )
+
+
+Z95 = 1.959963984540054
+
+
+def _mean_se(n: int, total: float, squares: float) -> tuple[float, float]:
+    """Mean and its standard error from a count, a sum and a sum of squares."""
+    if n == 0:
+        return math.nan, math.nan
+    mean = total / n
+    if n < 2:
+        return mean, math.nan
+    var = max(squares / n - mean * mean, 0.0) * n / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def best_single(cells: list[ChoiceSums], variants: list[str]) -> list[BestSingle]:
+    """Per metric, the campaign of highest IPS value for everyone, and each variant's mean
+    per decision against it (normal interval; the two estimates' variances added)."""
+    total = sum(c.decisions for c in cells)
+    if total < 2:
+        return []
+    out = []
+    for m in METRICS:
+        by_campaign: dict[str | None, tuple[float, float]] = defaultdict(lambda: (0.0, 0.0))
+        for c in cells:
+            s, q = by_campaign[c.campaign_id]
+            by_campaign[c.campaign_id] = (s + c.ips[m], q + c.ips_squares[m])
+        campaign = max(by_campaign, key=lambda k: by_campaign[k][0])
+        value, se = _mean_se(total, *by_campaign[campaign])
+        versus = []
+        for v in variants:
+            mine = [c for c in cells if c.variant == v]
+            n = sum(c.decisions for c in mine)
+            if n < 2:
+                continue
+            mean, se_v = _mean_se(n, sum(c.sums[m] for c in mine), sum(c.squares[m] for c in mine))
+            half = Z95 * math.sqrt(se_v * se_v + se * se)
+            diff = mean - value
+            versus.append(Versus(v, mean, diff, (diff - half, diff + half)))
+        out.append(
+            BestSingle(m, campaign, value, (value - Z95 * se, value + Z95 * se), total, versus)
+        )
+    return out
 
 
 def _campaign(c: CampaignSums) -> CampaignSummary:

@@ -136,3 +136,63 @@ def campaign_sums(store: Store, experiment: str) -> list[CampaignSums]:
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSums:
+    """Decisions of one variant that chose one campaign (None: no campaign), with what the
+    "everyone gets one campaign" estimates need: per metric the sums of the reward r and r²,
+    and of the inverse-propensity terms r / p and (r / p)² (p: the logged propensity of the
+    chosen action, > 0)."""
+
+    variant: str
+    campaign_id: str | None
+    decisions: int
+    sums: dict[str, float]
+    squares: dict[str, float]
+    ips: dict[str, float]
+    ips_squares: dict[str, float]
+
+
+def choice_sums(store: Store, experiment: str) -> list[ChoiceSums]:
+    labels = outcome_labels()
+    p = cast(DecisionRow.propensity, Float)
+    columns = []
+    for m in METRICS:
+        r = func.coalesce(labels.c[m], 0.0)
+        columns += [
+            func.sum(r).label(f"{m}_sum"),
+            func.sum(r * r).label(f"{m}_sq"),
+            func.sum(r / p).label(f"{m}_ips"),
+            func.sum(r * r / (p * p)).label(f"{m}_ips_sq"),
+        ]
+    stmt = (
+        select(
+            DecisionRow.variant,
+            DecisionRow.campaign_id,
+            func.count().label("decisions"),
+            *columns,
+        )
+        .outerjoin(labels, labels.c.decision_id == DecisionRow.decision_id)
+        .where(DecisionRow.experiment == experiment, DecisionRow.propensity > 0)
+        .group_by(DecisionRow.variant, DecisionRow.campaign_id)
+        .order_by(DecisionRow.variant, DecisionRow.campaign_id)
+    )
+    with store.transaction() as session:
+        rows = session.execute(stmt).mappings().all()
+
+    def per(r: dict[str, object], suffix: str) -> dict[str, float]:
+        return {m: float(r[f"{m}_{suffix}"] or 0.0) for m in METRICS}  # type: ignore[arg-type]
+
+    return [
+        ChoiceSums(
+            variant=r["variant"],
+            campaign_id=r["campaign_id"],
+            decisions=int(r["decisions"]),
+            sums=per(r, "sum"),
+            squares=per(r, "sq"),
+            ips=per(r, "ips"),
+            ips_squares=per(r, "ips_sq"),
+        )
+        for r in (dict(x) for x in rows)
+    ]

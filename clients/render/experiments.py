@@ -109,6 +109,30 @@ def campaigns_table(report: dict[str, Any]) -> Table:
     return t
 
 
+def best_single_table(report: dict[str, Any]) -> Table:
+    """Each variant against the single campaign best for everyone, estimated from the logs
+    (IPS over the experiment's decisions): what a plain A/B test would conclude."""
+    t = Table(
+        title="against the best single campaign for everyone (IPS over the experiment's "
+        "decisions; per decision, 95% CI)"
+    )
+    for col in ("metric", "best single", "value [95% CI]", "variant", "mean", "difference"):
+        t.add_column(col, justify="right")
+    for b in report.get("best_single", []):
+        single = f"{float(b['value']):.4f} [{float(b['ci_low']):.4f}, {float(b['ci_high']):.4f}]"
+        for k, v in enumerate(b["variants"]):
+            t.add_row(
+                b["metric"] if k == 0 else "",
+                (b["campaign_id"] or "(none)") if k == 0 else "",
+                single if k == 0 else "",
+                v["variant"],
+                f"{float(v['mean']):.4f}",
+                f"{float(v['difference']):+.4f} [{float(v['ci_low']):+.4f}, "
+                f"{float(v['ci_high']):+.4f}]",
+            )
+    return t
+
+
 def calibration_table(report: dict[str, Any]) -> Table:
     t = Table(title="calibration: predicted against observed, per campaign and model version")
     for col in ("campaign", "model version", "target", "decisions", "predicted", "observed"):
@@ -142,6 +166,8 @@ def report_view(report: dict[str, Any]) -> Group:
     if report["covariate"]:
         parts.append(cuped_table(report))
     parts.append(campaigns_table(report))
+    if report.get("best_single"):
+        parts.append(best_single_table(report))
     if report["calibration"]:
         parts.append(calibration_table(report))
     return Group(*parts, srm_line(report), FOOTNOTE)

@@ -257,6 +257,27 @@ def _campaigns_table(report: dict[str, Any]) -> str:
     return _table([*header, "revenue / decision"], rows, name_cols=2)
 
 
+def _best_single_table(report: dict[str, Any]) -> str:
+    rows = []
+    for b in report.get("best_single", []):
+        for v in b["variants"]:
+            rows.append(
+                [
+                    b["metric"],
+                    b["campaign_id"] or "(none)",
+                    f"{_num(b['value'])} ({_num(b['ci_low'])} to {_num(b['ci_high'])})",
+                    v["variant"],
+                    _num(v["mean"]),
+                    f"{float(v['difference']):+.4f} ({float(v['ci_low']):+.4f} to "
+                    f"{float(v['ci_high']):+.4f})",
+                ]
+            )
+    if not rows:
+        return "<p>Too few decisions for an estimate.</p>"
+    header = ["metric", "best single", "its value (95% CI)", "variant", "mean"]
+    return _table([*header, "difference (95% CI)"], rows, name_cols=2)
+
+
 def _calibration_table(report: dict[str, Any]) -> str:
     rows = [
         [
@@ -291,6 +312,11 @@ def render_html(report: dict[str, Any]) -> str:
         _cuped_table(report),
         "<h2>Per campaign (per decision)</h2>",
         _campaigns_table(report),
+        "<h2>Against the best single campaign for everyone</h2>",
+        "<p>Inverse propensity scoring over all the experiment's decisions with their logged "
+        "propensities: what sending everyone one campaign would have earned per decision, and "
+        "each variant's mean per decision against it.</p>",
+        _best_single_table(report),
         "<h2>Cumulative lift by day of first decision</h2>",
         f"<figure>{_cumulative_plot(report)}</figure>",
         "<h2>Posterior distributions of the lift</h2>",

@@ -112,3 +112,43 @@ def test_open_bandit_dataset_two_policies_in_one_experiment(sqlite_store: Store)
     )
     assert stored["propensity"].to_numpy() == pytest.approx(bts["propensity_score"].to_numpy())
     assert stored["campaign_id"].tolist() == bts["item_id"].astype(str).tolist()
+
+
+def test_best_single_campaign_from_the_logs_by_hand(sqlite_store: Store) -> None:
+    """Open Bandit Dataset, uniform random and Bernoulli Thompson logs in one experiment: the
+    report's best single item is the argmax of (1/N) sum 1[a_i = c] r_i / p_i over both logs,
+    computed here from the CSV files, and each variant's difference to it is its own click
+    rate minus that value; the message and the CLI table carry it."""
+    from clients.render.experiments import best_single_table
+    from server.rpc.converters.experiments import report_message
+
+    frames = []
+    for policy in ("random", "bts"):
+        path = require_shared_data(f"obd/{policy}/men/men.csv")
+        mapping, control, weights = load_mapping(ROOT / "specs" / f"obd-men-{policy}.toml")
+        frame = pd.read_csv(path, index_col=0)
+        import_table(sqlite_store, frame, mapping, control, datetime.now(UTC), weights)
+        frames.append(frame.assign(variant=policy))
+    logs = pd.concat(frames)
+    terms = logs["click"] / logs["propensity_score"]
+    by_item = terms.groupby(logs["item_id"].astype(str)).sum() / len(logs)
+    report = experiment_report(sqlite_store, "obd-men")
+    (click,) = [b for b in report.best_single if b.metric == "click"]
+    assert click.campaign_id == by_item.idxmax()
+    assert click.value == pytest.approx(by_item.max(), rel=1e-9)
+    assert click.decisions == len(logs)
+    assert click.ci[0] < click.value < click.ci[1]
+    for v in click.versus:
+        own = logs.loc[logs["variant"] == v.variant, "click"].mean()
+        assert v.mean == pytest.approx(own, abs=1e-12)
+        assert v.difference == pytest.approx(own - by_item.max(), rel=1e-9)
+        assert v.ci[0] < v.difference < v.ci[1]
+    message = report_message(report)
+    assert [b.metric for b in message.best_single] == [b.metric for b in report.best_single]
+    from google.protobuf.json_format import MessageToDict
+
+    as_dict = MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    table = best_single_table(as_dict)
+    assert table.row_count == sum(len(b.versus) for b in report.best_single)

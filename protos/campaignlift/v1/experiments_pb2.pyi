@@ -154,7 +154,7 @@ class TimelineEvent(_message.Message):
     def __init__(self, at: _Optional[str] = ..., stage: _Optional[str] = ..., from_version: _Optional[int] = ..., to_version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExperimentReport(_message.Message):
-    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning", "campaigns", "daily", "covariate", "timeline", "calibration")
+    __slots__ = ("experiment", "control", "variants", "srm_chi2", "srm_p", "srm_warning", "campaigns", "daily", "covariate", "timeline", "calibration", "best_single")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,7 @@ class ExperimentReport(_message.Message):
     COVARIATE_FIELD_NUMBER: _ClassVar[int]
     TIMELINE_FIELD_NUMBER: _ClassVar[int]
     CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    BEST_SINGLE_FIELD_NUMBER: _ClassVar[int]
     experiment: str
     control: str
     variants: _containers.RepeatedCompositeFieldContainer[VariantResult]
@@ -177,7 +178,40 @@ class ExperimentReport(_message.Message):
     covariate: str
     timeline: _containers.RepeatedCompositeFieldContainer[TimelineEvent]
     calibration: _containers.RepeatedCompositeFieldContainer[CalibrationResult]
-    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ..., campaigns: _Optional[_Iterable[_Union[CampaignResult, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyResult, _Mapping]]] = ..., covariate: _Optional[str] = ..., timeline: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationResult, _Mapping]]] = ...) -> None: ...
+    best_single: _containers.RepeatedCompositeFieldContainer[BestSingleResult]
+    def __init__(self, experiment: _Optional[str] = ..., control: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., srm_chi2: _Optional[float] = ..., srm_p: _Optional[float] = ..., srm_warning: bool = ..., campaigns: _Optional[_Iterable[_Union[CampaignResult, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyResult, _Mapping]]] = ..., covariate: _Optional[str] = ..., timeline: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationResult, _Mapping]]] = ..., best_single: _Optional[_Iterable[_Union[BestSingleResult, _Mapping]]] = ...) -> None: ...
+
+class BestSingleResult(_message.Message):
+    __slots__ = ("metric", "campaign_id", "value", "ci_low", "ci_high", "decisions", "variants")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    campaign_id: str
+    value: float
+    ci_low: float
+    ci_high: float
+    decisions: int
+    variants: _containers.RepeatedCompositeFieldContainer[VersusBestSingle]
+    def __init__(self, metric: _Optional[str] = ..., campaign_id: _Optional[str] = ..., value: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., decisions: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[VersusBestSingle, _Mapping]]] = ...) -> None: ...
+
+class VersusBestSingle(_message.Message):
+    __slots__ = ("variant", "mean", "difference", "ci_low", "ci_high")
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    mean: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    def __init__(self, variant: _Optional[str] = ..., mean: _Optional[float] = ..., difference: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
 
 class CalibrationResult(_message.Message):
     __slots__ = ("campaign_id", "model_version", "target", "count", "predicted", "observed", "ratio")

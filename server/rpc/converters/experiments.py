@@ -6,7 +6,13 @@ import json
 import math
 
 from common.errors import InvalidArgument
-from feedback.ab_report import CampaignSummary, DailyPoint, ExperimentReport, VariantSummary
+from feedback.ab_report import (
+    BestSingle,
+    CampaignSummary,
+    DailyPoint,
+    ExperimentReport,
+    VariantSummary,
+)
 from feedback.experiments import Condition, Experiment, Namespace, Variant
 from feedback.monitoring import CalibrationRow
 from feedback.registry import StageEvent
@@ -101,6 +107,27 @@ def _calibration_message(c: CalibrationRow) -> experiments_pb2.CalibrationResult
     )
 
 
+def _best_single_message(b: BestSingle) -> experiments_pb2.BestSingleResult:
+    return experiments_pb2.BestSingleResult(
+        metric=b.metric,
+        campaign_id=b.campaign_id or "",
+        value=b.value,
+        ci_low=b.ci[0],
+        ci_high=b.ci[1],
+        decisions=b.decisions,
+        variants=[
+            experiments_pb2.VersusBestSingle(
+                variant=v.variant,
+                mean=v.mean,
+                difference=v.difference,
+                ci_low=v.ci[0],
+                ci_high=v.ci[1],
+            )
+            for v in b.versus
+        ],
+    )
+
+
 def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport:
     return experiments_pb2.ExperimentReport(
         experiment=report.experiment,
@@ -114,6 +141,7 @@ def report_message(report: ExperimentReport) -> experiments_pb2.ExperimentReport
         covariate=report.covariate,
         timeline=[_timeline_message(e) for e in report.timeline],
         calibration=[_calibration_message(c) for c in report.calibration],
+        best_single=[_best_single_message(b) for b in report.best_single],
     )
 
 
