@@ -171,11 +171,16 @@ def closed_loop(
     rows = []
     for learner in learners:
         began = time.perf_counter()
-        learner.fit(history, world)
-        fitted = time.perf_counter()
-        values, reward = _run(
-            world, learner, users, expected, (batch, step, window_s), seed, feedback
-        )
+        try:
+            learner.fit(history, world)
+            fitted = time.perf_counter()
+            values, reward = _run(
+                world, learner, users, expected, (batch, step, window_s), seed, feedback
+            )
+        finally:
+            close = getattr(learner, "close", None)  # the product's loop: its server process
+            if close is not None:
+                close()
         rows.append(
             {
                 "world": world.name,
@@ -232,8 +237,15 @@ def _run(
 
 
 # -- command line ----------------------------------------------------------------------------
+PRODUCT_OFFLINE = "campaign-lift train (defaults)"
+PRODUCT_LOOP = "campaign-lift serve (defaults, real server)"
 QUICK = {"n_log": 6_000, "n_eval": 4_000, "n_history": 1_000, "n_decisions": 4_000, "batch": 200}
 FULL = {"n_log": 60_000, "n_eval": 20_000, "n_history": 5_000, "n_decisions": 50_000, "batch": 250}
+
+
+def _named(learner: Any, name: str) -> Learner:
+    learner.name = name
+    return learner  # type: ignore[no-any-return]
 
 
 def run(
@@ -245,15 +257,29 @@ def run(
     seed: int,
     vw: bool = True,
     feedback: str = ARRIVAL,
+    product: bool = False,
 ) -> dict[str, Any]:
     """Every world x peer in the chosen modes; per world its rows, references and runtime
-    (or the reason it was skipped)."""
+    (or the reason it was skipped). `product`: the project's defaults join as rows of their
+    own, offline (`campaign-lift train`'s defaults, the greedy choice of the served graph)
+    and in the closed loop (the real server, its default policy, retrain worker and gate)."""
     from bench.quality.peers import peer_factories
     from bench.quality.report import progress
     from bench.quality.worlds import WorldUnavailable, make_world, relative_gain
 
     sizes = QUICK if quick else FULL
     factories, notes = peer_factories(vw=vw)
+    offline_factories, loop_factories = dict(factories), dict(factories)
+    per_day = 500 if quick else 5_000
+    if product:
+        from bench.quality.product import ProductLearner
+        from bench.quality.product_loop import ProductLoop
+
+        day_s = 2.0 if quick else 6.0
+        offline_factories[PRODUCT_OFFLINE] = lambda: _named(ProductLearner(), PRODUCT_OFFLINE)
+        loop_factories[PRODUCT_LOOP] = lambda: _named(
+            ProductLoop(day_s=day_s, decisions_per_day=per_day), PRODUCT_LOOP
+        )
     results: dict[str, Any] = {
         "sizes": sizes,
         "seed": seed,
@@ -261,7 +287,6 @@ def run(
         "notes": notes,
         "worlds": {},
     }
-    per_day = 500 if quick else 5_000
     with progress() as bar:
         task = bar.add_task("worlds", total=len(worlds))
         for name in worlds:
@@ -281,15 +306,15 @@ def run(
                 "rows": [],
             }
             if offline_mode:
-                learners = [f() for f in factories.values()]
+                learners = [f() for f in offline_factories.values()]
                 entry["rows"] += offline(
                     world, learners, n_log=sizes["n_log"], n_eval=sizes["n_eval"], seed=seed
                 )
             if closed_mode:
-                learners = [f() for f in factories.values()]
+                one_at_a_time = (f() for f in loop_factories.values())  # one server at a time
                 entry["rows"] += closed_loop(
                     world,
-                    learners,
+                    one_at_a_time,
                     n_history=sizes["n_history"],
                     n_decisions=sizes["n_decisions"],
                     batch=sizes["batch"],
@@ -320,6 +345,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="delayed outcomes reach learners when they arrive, or when the window settles",
     )
     parser.add_argument("--no-vw", action="store_true", help="leave Vowpal Wabbit out")
+    parser.add_argument(
+        "--product",
+        action="store_true",
+        help="the project's defaults beside the peers, with the targets' PASS/MISS",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
     names = [w.strip() for w in args.worlds.split(",") if w.strip()]
@@ -335,6 +365,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         seed=args.seed,
         vw=not args.no_vw,
         feedback=args.feedback,
+        product=args.product,
     )
     print_results(results)
     if args.out is not None:

@@ -56,12 +56,12 @@ class ProductLoop:
     def __init__(
         self,
         *,
-        policy: str = "bootstrap_thompson",
+        policy: str | None = None,  # None: the server's default policy
         min_propensity: float = 0.01,
         epsilon: float = 0.05,
-        heads: int = 8,
-        retrain_after_outcomes: int = 300,
-        retrain_recipe: str = "production",
+        heads: int | None = None,  # None: 8 for bootstrap_thompson, else none
+        retrain_after_outcomes: int = 500,
+        retrain_recipe: str | None = None,  # None: the server's default (adaptive)
         day_s: float = 6.0,
         decisions_per_day: int = 5_000,
         family: str = "auto",
@@ -70,14 +70,15 @@ class ProductLoop:
         freeze_for_retrains: bool = True,
     ) -> None:
         self.policy, self.min_propensity, self.epsilon = policy, min_propensity, epsilon
-        self.heads, self.retrain_after = heads, retrain_after_outcomes
+        self.heads = heads if heads is not None else 8 * (policy == "bootstrap_thompson")
+        self.retrain_after = retrain_after_outcomes
         self.retrain_recipe, self.day_s = retrain_recipe, day_s
         self.real_per_decision = day_s / decisions_per_day
         self.family, self.learner = family, learner
         self.immediate_window_days = immediate_window_days
         self.freeze_for_retrains = freeze_for_retrains
         self.frozen_s = 0.0
-        self.name = f"campaign-lift {policy} (real server)"
+        self.name = f"campaign-lift {policy or 'default policy'} (real server)"
         self._decisions: dict[str, str] = {}
         self._batches = 0
         self._started = 0.0
@@ -123,24 +124,29 @@ class ProductLoop:
         self._start_server()
 
     def _env(self) -> dict[str, str]:
-        policy = {"type": self.policy, "min_propensity": self.min_propensity}
-        if self.policy == "epsilon_greedy":
-            policy = {"type": "epsilon_greedy", "epsilon": self.epsilon}
-        return {
+        env = {
             **os.environ,
             "CAMPAIGN_LIFT_DATABASE_URL": f"sqlite:///{self.work / 'store.db'}",
             "CAMPAIGN_LIFT_ARTIFACT_DIR": str(self.work / "artifacts"),
             "CAMPAIGN_LIFT_PORT": str(self._port),
             "CAMPAIGN_LIFT_METRICS_PORT": "-1",
-            "CAMPAIGN_LIFT_POLICY": json.dumps(policy),
             "CAMPAIGN_LIFT_OBJECTIVE": self._world.revenue or self._world.target,
             "CAMPAIGN_LIFT_ATTRIBUTION_WINDOW_S": str(self._window_s()),
             "CAMPAIGN_LIFT_RETRAIN_AFTER_OUTCOMES": str(self.retrain_after),
-            "CAMPAIGN_LIFT_RETRAIN_RECIPE": self.retrain_recipe,
             "CAMPAIGN_LIFT_RETRAIN_POLL_INTERVAL_S": "0.5",
             "CAMPAIGN_LIFT_GATE_MIN_ROWS": "300",
             "CAMPAIGN_LIFT_MODEL_POLL_INTERVAL_S": "0.5",
         }
+        for key in ("CAMPAIGN_LIFT_POLICY", "CAMPAIGN_LIFT_RETRAIN_RECIPE"):
+            env.pop(key, None)  # the product's defaults unless this loop names its own
+        if self.policy == "epsilon_greedy":
+            env["CAMPAIGN_LIFT_POLICY"] = json.dumps({"type": self.policy, "epsilon": self.epsilon})
+        elif self.policy is not None:
+            config = {"type": self.policy, "min_propensity": self.min_propensity}
+            env["CAMPAIGN_LIFT_POLICY"] = json.dumps(config)
+        if self.retrain_recipe is not None:
+            env["CAMPAIGN_LIFT_RETRAIN_RECIPE"] = self.retrain_recipe
+        return env
 
     def _window_s(self) -> float:
         """The attribution window in real seconds: a day, or a short while without delays."""

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.quality.verdict import PRODUCT_PREFIX, Verdict, verdicts
+
 console = Console() if Console().is_terminal else Console(width=170)
 VW_PREFIX = "vw "
-# Filled in when the product's learners join the table (`make bench-quality`).
-VERDICT = "—"
 
 
 def progress() -> Progress:
@@ -60,8 +60,19 @@ def collapse(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     ], listed
 
 
-def world_table(name: str, entry: dict[str, Any]) -> tuple[Table, list[str]]:
+def _verdict_cell(label: str, judged: list[Verdict]) -> str:
+    """The product's row: PASS when every target of its world holds, else what missed."""
+    if not label.startswith(PRODUCT_PREFIX) or not judged:
+        return ""
+    missed = [v.target.split(":")[0] for v in judged if not v.passed]
+    return "PASS" if not missed else "MISS " + ", ".join(dict.fromkeys(missed))
+
+
+def world_table(
+    name: str, entry: dict[str, Any], judged: list[Verdict] | None = None
+) -> tuple[Table, list[str]]:
     rows = entry["rows"]
+    judged = judged or []
     off = {r["learner"]: r for r in collapse([r for r in rows if r["mode"] == "offline"])[0]}
     loop = {r["learner"]: r for r in collapse([r for r in rows if r["mode"] == "closed-loop"])[0]}
     # The references of the offline users, else of the loop's last 20% of decisions.
@@ -103,7 +114,7 @@ def world_table(name: str, entry: dict[str, Any]) -> tuple[Table, list[str]]:
             _value(_get(c, "value_all"), revenue),
             _value(_get(c, "value"), revenue),
             _share(_get(c, "share")),
-            VERDICT,
+            _verdict_cell(label, judged),
             f"{o['fit_s'] + o['act_s']:.1f}" if o else "",
             f"{c['fit_s'] + c['run_s']:.1f}" if c else "",
         )
@@ -117,11 +128,12 @@ def world_table(name: str, entry: dict[str, Any]) -> tuple[Table, list[str]]:
 def print_results(results: dict[str, Any]) -> None:
     for note in results["notes"]:
         console.print(note)
+    judged = verdicts(results)
     for name, entry in results["worlds"].items():
         if "skipped" in entry:
             console.print(f"{name}: skipped ({entry['skipped']})")
             continue
-        table, notes = world_table(name, entry)
+        table, notes = world_table(name, entry, [v for v in judged if v.world == name])
         console.print(table)
         for note in notes:
             console.print(f"  {note}")
@@ -129,3 +141,16 @@ def print_results(results: dict[str, Any]) -> None:
         "share = (V - V(best single)) / (V(oracle) - V(best single)), V by the world's truth on "
         "fresh users; loop values over all decisions and over the last 20%"
     )
+    if judged:
+        console.print(targets_table(judged))
+
+
+def targets_table(judged: list[Verdict]) -> Table:
+    table = Table(title="Targets (bench/quality/verdict.py)", title_justify="left")
+    for col in ("target", "world", "measured", "PASS/MISS"):
+        table.add_column(col)
+    for v in judged:
+        table.add_row(v.target, v.world or "all", v.measured, v.word)
+    passed = sum(v.passed for v in judged)
+    table.caption = f"{passed} of {len(judged)} targets met"
+    return table
