@@ -55,7 +55,9 @@ def model_tables(world: World, history_rows: int, family: str, seed: int) -> Tab
     from trainer.train import register, train
 
     spec = FeatureSpec.load(Path(__file__).resolve().parent.parent / "specs" / "simulated.toml")
-    trained = train(world.history(history_rows, seed=seed), spec, family=family)
+    learner = "auto" if family == "auto" else "s-learner"
+    history = world.history(history_rows, seed=seed)
+    trained = train(history, spec, family=family, uplift_method=learner, refit=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/store.db")
         version = register(store, trained, Path(tmp) / "artifacts", source="bench")
@@ -103,6 +105,10 @@ class Run:
     regret_per_decision: float
     last_quarter_regret_per_decision: float
     seconds: float
+    # (rate - best single) / (oracle - best single) over all decisions and the last quarter:
+    # 0 is everyone getting the one campaign best for these users, 1 the oracle.
+    gain_share: float = 0.0
+    last_quarter_gain_share: float = 0.0
 
 
 Chooser = Callable[[int, np.random.Generator], tuple[int, float]]
@@ -232,6 +238,8 @@ def simulate(
     seconds = time.perf_counter() - began
     quarter = len(users) // 4
     return Run(
+        gain_share=gain_share(tables, users, true_rates),
+        last_quarter_gain_share=gain_share(tables, users[-quarter:], true_rates[-quarter:]),
         policy=name,
         decisions=len(users),
         mean_true_rate=float(true_rates.mean()),
@@ -241,6 +249,37 @@ def simulate(
         last_quarter_regret_per_decision=float(regret[-quarter:].mean()),
         seconds=seconds,
     )
+
+
+def best_single(tables: Tables, users: np.ndarray) -> tuple[int, float]:
+    """The one action best for all these users by the truth (what a plain A/B test
+    concludes), and its mean true rate on them."""
+    means = tables.truth[users].mean(axis=0)
+    return int(means.argmax()), float(means.max())
+
+
+def gain_share(tables: Tables, users: np.ndarray, rates: np.ndarray) -> float:
+    _, single = best_single(tables, users)
+    oracle = float(tables.truth[users].max(axis=1).mean())
+    return (float(rates.mean()) - single) / (oracle - single) if oracle > single else 0.0
+
+
+class Fixed:
+    """Everyone gets one action."""
+
+    def __init__(self, action: int, actions: int) -> None:
+        self.action, self.actions = action, actions
+
+    def choose(self, u: int, rng: np.random.Generator) -> tuple[int, float]:
+        return self.action, 1.0
+
+    def distribution(self, u: int, rng: np.random.Generator) -> np.ndarray:
+        probs = np.zeros(self.actions)
+        probs[self.action] = 1.0
+        return probs
+
+    def learn(self, batch: list[Any]) -> None:
+        pass
 
 
 class Oracle:
@@ -304,6 +343,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     parser.add_argument("--no-vw", action="store_true", help="leave Vowpal Wabbit out")
+    parser.add_argument(
+        "--family", default="auto", help="the model the policies read (default: selection)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.decisions, args.users, args.batch = 2_000, 2_000, 200
@@ -333,9 +375,12 @@ def policy_configs() -> dict[str, dict[str, Any]]:
     }
 
 
-def build_agents(world: World, tables: Tables, with_vw: bool) -> tuple[dict[str, Any], str]:
-    """Our policies, Vowpal Wabbit when asked for and installed, then the oracle; and a note
-    saying why Vowpal Wabbit was skipped ("" when it was not)."""
+def build_agents(
+    world: World, tables: Tables, with_vw: bool, users: np.ndarray
+) -> tuple[dict[str, Any], str]:
+    """Our policies, Vowpal Wabbit when asked for and installed, then the best single
+    campaign for these users and the oracle (both know the truth); and a note saying why
+    Vowpal Wabbit was skipped ("" when it was not)."""
     ids = [c.campaign_id for c in world.campaigns]
     agents: dict[str, Any] = {n: OurPolicy(c, tables, ids) for n, c in policy_configs().items()}
     vw_note = ""
@@ -344,6 +389,9 @@ def build_agents(world: World, tables: Tables, with_vw: bool) -> tuple[dict[str,
             agents["vowpal wabbit cb_explore_adf ε=0.1"] = VowpalWabbit(world, tables, 0.1)
         except ImportError:
             vw_note = "Vowpal Wabbit is not installed (pip install vowpalwabbit): peer skipped"
+    action, _ = best_single(tables, users)
+    name = ids[action] if action < len(ids) else "no campaign"
+    agents[f"best single campaign: {name} (knows the truth)"] = Fixed(action, len(ids) + 1)
     agents["oracle (knows the truth)"] = Oracle(tables)
     return agents, vw_note
 
@@ -372,12 +420,15 @@ def simulate_all(
 
 def print_runs(runs: list[Run], decisions: int) -> None:
     table = Table(title=f"policies on the simulated world: {decisions} decisions each")
-    for col in ("policy", "true rate", "conversions", "regret", "regret/decision", "last 25%", "s"):
+    columns = ("policy", "true rate", "share of gain", "last 25% share", "conversions")
+    for col in (*columns, "regret", "regret/decision", "last 25%", "s"):
         table.add_column(col, justify="right" if col != "policy" else "left")
     for r in runs:
         table.add_row(
             r.policy,
             f"{r.mean_true_rate:.4f}",
+            f"{r.gain_share:+.0%}",
+            f"{r.last_quarter_gain_share:+.0%}",
             str(r.conversions),
             f"{r.regret:.1f}",
             f"{r.regret_per_decision:.4f}",
@@ -385,6 +436,10 @@ def print_runs(runs: list[Run], decisions: int) -> None:
             f"{r.seconds:.1f}",
         )
     console.print(table)
+    console.print(
+        "share of gain = (rate - best single) / (oracle - best single), by the world's truth: "
+        "0 is sending everyone the one campaign best for these users, 1 the oracle"
+    )
 
 
 def evaluate_off_policy(
@@ -424,9 +479,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     world = World(n_users=args.users, seed=args.seed)
     with console.status("training the model the learning policies read"):
-        tables = model_tables(world, 4_000, "logreg", seed=args.seed)
+        tables = model_tables(world, 4_000, args.family, seed=args.seed)
     users = np.random.default_rng(args.seed).integers(0, args.users, args.decisions)
-    agents, vw_note = build_agents(world, tables, with_vw=not args.no_vw)
+    agents, vw_note = build_agents(world, tables, with_vw=not args.no_vw, users=users)
     runs, log = simulate_all(agents, tables, users, args.batch, args.seed)
     print_runs(runs, args.decisions)
     if vw_note:

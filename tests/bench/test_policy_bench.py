@@ -15,6 +15,9 @@ def test_quick_policy_benchmark(tmp_path: Path) -> None:
 
     runs = {r["policy"]: r for r in result["runs"]}
     assert runs["oracle (knows the truth)"]["regret"] == 0.0
+    assert runs["oracle (knows the truth)"]["gain_share"] == 1.0
+    (single,) = [r for name, r in runs.items() if name.startswith("best single campaign: ")]
+    assert abs(single["gain_share"]) < 1e-9  # the reference every learned policy must beat
     random_regret = runs["uniform random"]["regret_per_decision"]
     for name in ("epsilon-greedy 0.1 (model uplift)", "linucb (context + model)"):
         assert runs[name]["regret_per_decision"] < random_regret, name
