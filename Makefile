@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test proto lint clean bench bench-peer-venv bench-policy bench-models soak
+.PHONY: demo test proto lint clean bench bench-peer-venv bench-policy bench-models bench-quality soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ lint: $(STAMP)
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
+
+## bench-quality: decision quality on every simulated world, offline and in closed loop through
+## the real server, beside per-arm LR, Thompson and Vowpal Wabbit, with PASS/MISS; then the cost
+## of the defaults (Hillstrom train, a retrain on 1M logged decisions). About an hour on 2 cores.
+QUALITY_ARGS ?=
+bench-quality: $(BENCH_STAMP)
+	$(PY) -m bench.quality.harness --product --out docs/benchmarks/quality.json $(QUALITY_ARGS)
+	$(PY) -m bench.quality.costs --out docs/benchmarks/quality-costs.json
 
 ## bench-models: our response and uplift models beside LightGBM and scikit-uplift on Hillstrom
 bench-models: $(BENCH_STAMP)

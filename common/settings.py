@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     max_outcomes: int = Field(default=10000, ge=1, description="Outcomes per LogOutcomes call.")
 
     epsilon: float = Field(
-        default=0.1, ge=0.0, le=1.0, description="Exploration rate of the default policy."
+        default=0.05, ge=0.0, le=1.0, description="Exploration rate of the default policy."
     )
     objective: str = Field(
         default="conversion", description="Target whose predicted uplift the policy maximizes."
