@@ -8,6 +8,11 @@ from typing import Any
 NO_LABEL = "(no label)"
 
 
+def candidate_name(c: dict[str, Any]) -> str:
+    """A selection candidate's (or the chosen recipe's) name from its lineage dict."""
+    return " + ".join(f"{f} {lr}" for f, lr in c["members"]) or f"{c['family']} {c['learner']}"
+
+
 def _num(value: Any, digits: int = 4) -> str:
     if value is None:
         return "n/a"
@@ -201,12 +206,10 @@ def _selection_section(report: dict[str, Any]) -> list[str]:
         "",
     ]
     chosen = sel["chosen"]
-    chosen_name = " + ".join(f"{f} {lr}" for f, lr in chosen["members"]) or (
-        f"{chosen['family']} {chosen['learner']}"
-    )
+    chosen_name = candidate_name(chosen)
     rows = []
     for c in sel["candidates"]:
-        name = " + ".join(f"{f} {lr}" for f, lr in c["members"]) or f"{c['family']} {c['learner']}"
+        name = candidate_name(c)
         if c["error"]:
             rows.append([name, "failed", c["error"][:60], "", "", ""])
             continue

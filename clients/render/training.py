@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from trainer.report_text import candidate_name
+
 if TYPE_CHECKING:
     from trainer.data import CleaningReport
 
@@ -52,11 +54,9 @@ def selection_table(selection: dict[str, Any]) -> Table:
     for col in ("candidate", "value", "vs best single [95% CI]", "log loss", "AUC", "targeted"):
         table.add_column(col, justify="right")
     chosen = selection["chosen"]
-    chosen_name = " + ".join(f"{f} {lr}" for f, lr in chosen["members"]) or (
-        f"{chosen['family']} {chosen['learner']}"
-    )
+    chosen_name = candidate_name(chosen)
     for c in selection["candidates"]:
-        name = " + ".join(f"{f} {lr}" for f, lr in c["members"]) or f"{c['family']} {c['learner']}"
+        name = candidate_name(c)
         if c["error"]:
             table.add_row(name, "failed", c["error"][:40], "", "", "")
             continue
