@@ -29,6 +29,13 @@ def _normal(value: Any, kind: str) -> Any:
     return str(value).strip()
 
 
+def _normal_column(values: pd.Series, kind: str) -> np.ndarray:
+    """_normal over a column: float32-rounded numbers (missing as NaN), stripped text."""
+    if kind == "numeric":
+        return values.to_numpy(dtype=np.float32, na_value=np.nan).astype(np.float64)
+    return values.astype(str).str.strip().to_numpy(dtype=object)
+
+
 @dataclass(frozen=True)
 class Arms:
     """The arms, in a stable order with the control first, and each row's arm index."""
@@ -53,12 +60,27 @@ class Arms:
         return tuple(_normal(features[c], kind) for c, kind in self.spec.campaign_features.items())
 
     def locate(self, frame: pd.DataFrame) -> np.ndarray:
-        """Each row's arm index from its campaign features; -1 for a combination not seen."""
-        keys = {self.key(f): a for a, f in enumerate(self.features)}
-        columns = [
-            [_normal(v, kind) for v in frame[c]] for c, kind in self.spec.campaign_features.items()
-        ]
-        return np.array([keys.get(k, -1) for k in zip(*columns, strict=True)], dtype=np.int64)
+        """Each row's arm index from its campaign features; -1 for a combination not seen.
+
+        Column by column, without a Python step per row: each value's position among the
+        arms' values of that column, the positions combined into one code per row."""
+        n = len(frame)
+        code = np.zeros(n, dtype=np.int64)
+        arm_code = np.zeros(self.k, dtype=np.int64)
+        unknown = np.zeros(n, dtype=bool)
+        for c, kind in self.spec.campaign_features.items():
+            values = _normal_column(frame[c], kind)
+            known = pd.Index(sorted({_normal(f[c], kind) for f in self.features}))
+            at = known.get_indexer(values)
+            unknown |= at < 0
+            code = code * len(known) + np.maximum(at, 0)
+            arm_code = arm_code * len(known) + known.get_indexer(
+                [_normal(f[c], kind) for f in self.features]
+            )
+        by_code = pd.Index(arm_code)
+        located = by_code.get_indexer(code).astype(np.int64)
+        located[unknown] = -1
+        return located
 
     def as_schema(self) -> list[dict[str, Any]]:
         """What the registry keeps: each arm's name and campaign features."""

@@ -304,7 +304,7 @@ def test_labelled_decisions_join_labels_and_features(store: Store) -> None:
         store,
         [
             decision("d-1", T0),
-            decision("d-2", T0 + timedelta(minutes=1)),
+            decision("d-2", T0 + timedelta(minutes=1, microseconds=123_457)),
             decision("d-3", T0 + timedelta(minutes=2), campaign_id=None),
             decision("d-late", cutoff + timedelta(minutes=1)),
         ],
@@ -338,6 +338,13 @@ def test_labelled_decisions_join_labels_and_features(store: Store) -> None:
     assert df.loc["d-1", "campaign_id"] == "c-1"
     assert pd.isna(df.loc["d-3", "campaign_id"])  # "no campaign"
     assert df["propensity"].tolist() == [0.85] * 3
+    # Aware UTC to the microsecond, as written, on either store.
+    assert df["decided_at"].tolist() == [
+        T0,
+        T0 + timedelta(minutes=1, microseconds=123_457),
+        T0 + timedelta(minutes=2),
+    ]
+    assert str(df["decided_at"].dt.tz) == "UTC"
 
 
 def test_labelled_decisions_cutoff_is_exclusive(store: Store) -> None:

@@ -211,3 +211,25 @@ def test_an_arm_with_a_handful_of_conversions_gets_no_model_of_its_own() -> None
     chosen = model.recipe.members or ((model.recipe.family, model.recipe.learner),)
     assert all(learner == "s-learner" for _, learner in chosen)
     assert model.parity_max_abs_diff <= 1e-5
+
+
+def test_arms_locate_agrees_with_the_arms_key_row_by_row() -> None:
+    """The column-wise lookup gives every row the arm its normalized features name, and -1
+    to a combination no arm has, to a missing value, and to a value no arm uses."""
+    data = synthetic(400, seed=5)
+    arms = arms_of(data, SPEC)
+    frame = data[list(SPEC.campaign_features)].copy().astype(object)
+    frame.iloc[0, 0] = None
+    frame.iloc[1, 1] = float("nan")  # the discount
+    frame.iloc[2, 0] = "never-seen"
+    keys = {arms.key(f): a for a, f in enumerate(arms.features)}
+    want = []
+    for row in frame.to_dict("records"):
+        try:
+            want.append(keys.get(arms.key(row), -1))
+        except (TypeError, ValueError):
+            want.append(-1)
+    got = arms.locate(frame)
+    assert got.tolist() == want
+    assert got[0] == got[1] == got[2] == -1
+    assert (got[3:] >= 0).all()

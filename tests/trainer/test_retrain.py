@@ -284,3 +284,34 @@ def test_adaptive_recipe_reselects_only_once_the_rows_have_doubled(
     assert again.automatic and since is None
     pinned, since = recipe(prod, "adaptive", 100_000)  # pinned by flags, never selected
     assert (pinned.family, pinned.automatic, since) == ("logreg", False, None)
+
+
+@pytest.mark.parametrize(
+    ("gate_max_rows", "held", "refit"), [(10_000, 750, True), (120, 120, False)]
+)
+def test_the_gate_holds_out_at_most_gate_max_rows_and_refits_only_above_a_small_share(
+    store: Store,
+    tmp_path: Path,
+    world,
+    trained_logreg,
+    gate_max_rows: int,
+    held: int,
+    refit: bool,
+) -> None:
+    """A quarter of the rows while that is under `gate_max_rows`, else `gate_max_rows`; when
+    the held-out rows are a small share (120 of 3,000 = 4% ≤ 5%), the fit the gate judged is
+    the one registered, without a second fit on every row."""
+    first = promote_new(store, trained_logreg, tmp_path / "artifacts")
+    fill_store(store, world, first.created_at + timedelta(microseconds=1))
+    config = RetrainConfig(
+        artifact_dir=tmp_path / "artifacts",
+        attribution_window_s=0,
+        min_gate_rows=50,
+        gate_max_rows=gate_max_rows,
+        promotion_margin=1.0,
+        log_loss_guard=10.0,
+    )
+    result = retrain(store, config)
+    gate = get_version(store, result.version).lineage["gate"]
+    assert gate["rows"] == held
+    assert gate["registered_fit_rows"] == (3_000 if refit else 3_000 - held)
