@@ -316,6 +316,23 @@ class BenchContext:
             for i in range(count)
         ]
 
+    def catalogue_requests(self, n_candidates: int, count: int = 16) -> list[bytes]:
+        """Score requests naming `n_candidates` catalogue campaigns by id; the campaigns (the
+        1,000 of `candidates(1000)`) are put into the store's catalogue on first use (servers
+        started after that load it at start, others within their poll interval)."""
+        from feedback.catalogue import Campaign, catalogue_version, put_campaign
+
+        if catalogue_version(self.store) == 0:
+            for cid, features in self.candidates(1000):
+                put_campaign(self.store, Campaign(cid, features), actor="bench")
+        ids = [cid for cid, _ in self.candidates(n_candidates)]
+        out = []
+        for i in range(count):
+            base = self.user_request(i, 0)
+            request = UserRequest(base.unit_id, base.user_features, campaign_ids=ids)
+            out.append(score_request(request).SerializeToString())
+        return out
+
     def score_batch_requests(self, users: int, n_candidates: int, count: int = 4) -> list[bytes]:
         return [
             scoring_pb2.ScoreBatchRequest(

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -60,15 +61,16 @@ class BenchRow:
 # -- ingest --------------------------------------------------------------------------------
 
 
-def _requests(n: int, prefix: str) -> list[feedback_pb2.LogOutcomesRequest]:
+def _requests(n: int, prefix: str, batch: int = 0) -> list[feedback_pb2.LogOutcomesRequest]:
     """Pre-built requests, so the client's own work stays out of the server's throughput."""
+    batch = batch or BATCH
     now = Timestamp()
     now.FromDatetime(datetime.now(UTC) - timedelta(minutes=1))
     kinds = (feedback_pb2.OUTCOME_TYPE_CLICK, feedback_pb2.OUTCOME_TYPE_CONVERSION)
     requests = []
-    for start_at in range(0, n, BATCH):
+    for start_at in range(0, n, batch):
         request = feedback_pb2.LogOutcomesRequest()
-        for i in range(start_at, min(n, start_at + BATCH)):
+        for i in range(start_at, min(n, start_at + batch)):
             request.outcomes.add(
                 event_id=f"{prefix}-{i}",
                 decision_id=f"{prefix}-d{i // 2}",
@@ -78,6 +80,63 @@ def _requests(n: int, prefix: str) -> list[feedback_pb2.LogOutcomesRequest]:
             )
         requests.append(request)
     return requests
+
+
+CONCURRENT_PROCESSES, CONCURRENT_THREADS, CONCURRENT_BATCH = 2, 2, 1_000
+
+
+def _client_process(target: str, prefix: str, events: int, start_at: float, out: Any) -> None:
+    """One client process: CONCURRENT_THREADS threads, each its own channel, sending its
+    share of pre-built LogOutcomes requests of CONCURRENT_BATCH events; reports (acked, s)."""
+    import threading
+
+    share = events // CONCURRENT_THREADS
+    requests = [
+        _requests(share, f"{prefix}-t{t}", batch=CONCURRENT_BATCH)
+        for t in range(CONCURRENT_THREADS)
+    ]
+    acked = [0] * CONCURRENT_THREADS
+
+    def send(t: int) -> None:
+        with grpc.insecure_channel(target) as channel:
+            stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+            stub.LogOutcomes(feedback_pb2.LogOutcomesRequest(), timeout=30)  # connected
+            while time.time() < start_at:
+                time.sleep(0.001)
+            acked[t] = sum(stub.LogOutcomes(r, timeout=120).accepted for r in requests[t])
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in range(CONCURRENT_THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    out.put((sum(acked), time.time() - start_at))
+
+
+def _concurrent_ingest(target: str, events: int) -> float:
+    """Events/s acknowledged with CONCURRENT_PROCESSES client processes at once."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 8.0  # every process imported, connected and built its requests
+    share = events // CONCURRENT_PROCESSES
+    procs = [
+        ctx.Process(
+            target=_client_process,
+            args=(target, f"conc-{time.time_ns()}-{k}", share, start_at, out),
+        )
+        for k in range(CONCURRENT_PROCESSES)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for proc in procs:
+        proc.join()
+    acked = sum(a for a, _ in results)
+    if acked != share * CONCURRENT_PROCESSES:
+        raise RuntimeError(f"concurrent ingest: {acked} of {share * CONCURRENT_PROCESSES} acked")
+    return acked / max(s for _, s in results)
 
 
 def ingest(store: Store, tmp: Path, events: int) -> list[BenchRow]:
@@ -120,6 +179,23 @@ def ingest(store: Store, tmp: Path, events: int) -> list[BenchRow]:
                         rate >= goal,
                     )
                 )
+        running.runtime.outcomes.commits = running.runtime.outcomes.calls = 0
+        rate = _concurrent_ingest(f"127.0.0.1:{running.port}", events)
+        goal = INGEST_GOAL[store.dialect]
+        rows.append(
+            BenchRow(
+                store.dialect,
+                f"ingest LogOutcomes {CONCURRENT_PROCESSES}x{CONCURRENT_THREADS} clients, "
+                f"{CONCURRENT_BATCH:,}/call, "
+                f"{running.runtime.outcomes.calls / max(1, running.runtime.outcomes.commits):.1f}"
+                " calls/commit",
+                events,
+                rate,
+                "events/s",
+                f">= {goal:,.0f}",
+                rate >= goal,
+            )
+        )
     finally:
         running.stop()
     return rows

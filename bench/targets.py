@@ -113,7 +113,39 @@ def _logging(v: Values) -> Target:
     )
 
 
-TARGETS: list[Callable[[Values], Target]] = [_p50, _p99, _peer, _linear, _processes, _logging]
+def _by_id_p50(v: Values) -> Target:
+    got = _get(v, "ours.score_id_100_p50_ms", "floor.p50_ms", "limit.ort_100_p50_ms")
+    return Target(
+        "Score by id 1x100 p50",
+        "p50 / (floor p50 + in-process ORT p50 at 100 rows)",
+        got[0] / (got[1] + got[2]) if got else None,
+        1.3,
+        False,
+        "floor: the sync server's health Check",
+    )
+
+
+def _by_id_p99(v: Values) -> Target:
+    got = _get(v, "ours.score_id_100_p99_ms", "floor.p99_ms")
+    return Target(
+        "Score by id 1x100 p99",
+        "p99 / floor p99 (one client)",
+        got[0] / got[1] if got else None,
+        2.5,
+        False,
+    )
+
+
+TARGETS: list[Callable[[Values], Target]] = [
+    _p50,
+    _p99,
+    _by_id_p50,
+    _by_id_p99,
+    _peer,
+    _linear,
+    _processes,
+    _logging,
+]
 
 
 def check(values: Values) -> list[Target]:

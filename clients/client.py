@@ -59,15 +59,22 @@ class Decision:
 class ScoreResult:
     candidates: list[ScoredCandidate]
     decision: Decision
+    # Catalogue campaigns left out of this decision: campaign id -> reason.
+    excluded: dict[str, str] = field(default_factory=dict)
+    catalogue_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class UserRequest:
     unit_id: str
     user_features: Features
-    candidates: Sequence[tuple[str, Features]]  # (campaign_id, campaign features)
+    # (campaign_id, campaign features); empty when the campaigns come from the catalogue.
+    candidates: Sequence[tuple[str, Features]] = ()
     experiment: str = ""
     model_version: str = ""
+    # Catalogue campaigns by id, or every campaign that may be sent now (CatalogueService).
+    campaign_ids: Sequence[str] = ()
+    all_active_campaigns: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,8 @@ def score_request(r: UserRequest) -> scoring_pb2.ScoreRequest:
         ],
         experiment=r.experiment,
         model_version=r.model_version,
+        campaign_ids=list(r.campaign_ids),
+        all_active_campaigns=r.all_active_campaigns,
     )
 
 
@@ -142,6 +151,8 @@ def _result(msg: scoring_pb2.ScoreResponse) -> ScoreResult:
             model_version=d.model_version,
             propensity_method=d.propensity_method,
         ),
+        excluded={e.campaign_id: e.reason for e in msg.excluded},
+        catalogue_version=msg.catalogue_version,
     )
 
 

@@ -151,6 +151,28 @@ class Settings(BaseSettings):
     model_poll_interval_s: float = Field(
         default=1.0, gt=0, description="How often servers check the production pointer."
     )
+    catalogue_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often servers check the campaign catalogue's version."
+    )
+    budget_lease_share: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Share of a campaign's budget a server leases at a time (at least one "
+        "send): larger means fewer store calls, and more under-delivery when a server stops.",
+    )
+    profit: bool = Field(
+        default=False,
+        description="Policies maximize profit: the objective's expected incremental value "
+        "minus each catalogue campaign's cost (fixed per send plus its share of the expected "
+        "basket), so that no campaign is sent whose expected value does not cover its cost.",
+    )
+    conversion_value: float = Field(
+        default=0.0,
+        ge=0,
+        description="With `profit` and a binary objective (conversion): the money one "
+        "conversion is worth. Not needed when the objective is a revenue output.",
+    )
     decision_flush_interval_s: float = Field(
         default=0.05, gt=0, description="Longest time a decision waits before its batch is written."
     )

@@ -239,3 +239,23 @@ def log_decisions(
             )
     written = write_decisions(store, records, default_window_s=default_window_s)
     return written, len(records) - written
+
+
+def sends_to_unit(
+    store: Store, unit_id: str, campaign_ids: Sequence[str], since: datetime
+) -> dict[str, set[str]]:
+    """Per campaign: the ids of the decisions that sent it to `unit_id` (as stored) at or
+    after `since` (frequency caps count them; the unit id index keeps this one lookup)."""
+    out: dict[str, set[str]] = {c: set() for c in campaign_ids}
+    if not campaign_ids:
+        return out
+    stmt = select(DecisionRow.campaign_id, DecisionRow.decision_id).where(
+        DecisionRow.unit_id == unit_id,
+        DecisionRow.campaign_id.in_(list(campaign_ids)),
+        DecisionRow.created_at >= since,
+    )
+    with store.transaction() as session:
+        for campaign_id, decision_id in session.execute(stmt):
+            if campaign_id is not None:
+                out[campaign_id].add(decision_id)
+    return out

@@ -303,3 +303,52 @@ class ReportCellRow(Base):
     xy_click: Mapped[float] = mapped_column(Float, default=0.0)
     xy_conversion: Mapped[float] = mapped_column(Float, default=0.0)
     xy_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class CampaignRow(Base):
+    """A campaign of the catalogue (feedback/catalogue.py): what Score may send by id."""
+
+    __tablename__ = "campaigns"
+
+    campaign_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    # Campaign features named in the model's campaign schema.
+    features: Mapped[dict[str, Any]]
+    # "active", "paused" or "archived" (never sent again, kept for the decisions that name it).
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Cost of one send: a fixed amount, plus a share of the expected basket with the campaign.
+    cost_per_send: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_share: Mapped[float] = mapped_column(Float, default=0.0)
+    # Budgets, each optional: sends or booked cost, per UTC day and in total.
+    budget: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Frequency cap per unit: at most `cap_sends` sends in `cap_days` days (0: none).
+    cap_sends: Mapped[int] = mapped_column(Integer, default=0)
+    cap_days: Mapped[float] = mapped_column(Float, default=0.0)
+    # The catalogue version of the last change to this campaign.
+    revision: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class CatalogueStateRow(Base):
+    """One row: the catalogue's version, raised by every change (servers poll it)."""
+
+    __tablename__ = "catalogue_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+
+
+class BudgetLeaseRow(Base):
+    """How much of a campaign's budget (one period: a UTC day or the total) servers have
+    taken in leases: a server sends only from its lease, so the sum never exceeds the budget."""
+
+    __tablename__ = "budget_leases"
+
+    campaign_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    # "total" or a UTC day "YYYY-MM-DD".
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # "sends" or "cost".
+    unit: Mapped[str] = mapped_column(String(8), primary_key=True)
+    leased: Mapped[float] = mapped_column(Float, default=0.0)

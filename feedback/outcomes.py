@@ -51,6 +51,8 @@ def validate_outcome(o: Outcome, where: str) -> None:
             raise InvalidArgument(f"{where}.{name} must not be empty")
         if len(value) > MAX_ID_LENGTH:
             raise InvalidArgument(f"{where}.{name} is longer than {MAX_ID_LENGTH} characters")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise InvalidArgument(f"{where}.{name} must not contain NUL characters")
     if o.type not in OUTCOME_TYPES:
         raise InvalidArgument(f"{where}.type must be one of {OUTCOME_TYPES}, got {o.type!r}")
     if not math.isfinite(o.value) or o.value < 0:
@@ -76,11 +78,38 @@ def log_outcomes(
     decision's attribution window closed: its experiment's window, or `default_window_s` for
     decisions made outside any experiment. `backfill` (imported history, where decisions and
     outcomes arrive together long after the fact) judges only when the outcome occurred."""
-    for i, o in enumerate(outcomes):
-        validate_outcome(o, f"outcomes[{i}]")
-    unique = {o.event_id: o for o in reversed(outcomes)}  # first occurrence wins
+    (result,) = log_outcome_groups(
+        store, [outcomes], backfill=backfill, default_window_s=default_window_s
+    )
+    return result
+
+
+def log_outcome_groups(
+    store: Store,
+    groups: Sequence[Sequence[Outcome]],
+    *,
+    backfill: bool = False,
+    default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
+    validated: bool = False,
+) -> list[LogResult]:
+    """Several callers' outcomes in ONE transaction (group commit), each caller's counts
+    apart: an event id counts for the first group (and its first occurrence) that holds it,
+    a duplicate everywhere else, as if the groups had been logged one after the other.
+    `validated`: the caller has checked every outcome (validate_outcome) already."""
+    for g, outcomes in enumerate([] if validated else groups):
+        for i, o in enumerate(outcomes):
+            validate_outcome(
+                o, f"outcomes[{i}]" if len(groups) == 1 else f"group {g} outcomes[{i}]"
+            )
+    owner: dict[str, int] = {}  # event id -> the group it counts for
+    unique: dict[str, Outcome] = {}
+    for g, outcomes in enumerate(groups):
+        for o in outcomes:
+            if o.event_id not in unique:
+                unique[o.event_id] = o
+                owner[o.event_id] = g
     now = datetime.now(UTC)
-    accepted = 0
+    inserted: list[str] = []
     stmt = insert_ignoring_duplicates(store.dialect, OutcomeRow, "event_id")
     with store.transaction() as session:
         deadlines = attribution_deadlines(
@@ -103,8 +132,14 @@ def log_outcomes(
             # Parameters, not .values(): the statement compiles once (cached) and SQLAlchemy
             # batches the rows ("insertmanyvalues"), returning the keys it inserted.
             result = session.execute(stmt, rows[start : start + CHUNK])
-            accepted += len(result.all())
-    return LogResult(accepted=accepted, duplicates=len(outcomes) - accepted)
+            inserted += [r[0] for r in result.all()]
+    accepted = [0] * len(groups)
+    for event_id in inserted:
+        accepted[owner[event_id]] += 1
+    return [
+        LogResult(accepted=a, duplicates=len(outcomes) - a)
+        for a, outcomes in zip(accepted, groups, strict=True)
+    ]
 
 
 def attribution_deadlines(

@@ -29,6 +29,20 @@ def run(ctx: BenchContext) -> list[Row]:
         )
         rows.append(load_row("ours", f"Score 1 x {n}, 1 client", lat, pairs=n))
         rows.append(load_row("ours", f"Score 1 x {n}, under load", thr, pairs=n))
+    for n in ctx.config.sizes:
+        # The same sizes by catalogue id: features resolved and checked once per catalogue
+        # version, the candidate block built by indexing.
+        requests = ctx.catalogue_requests(n)
+        calls = ctx.config.latency_calls if n < 1000 else ctx.config.latency_calls // 5
+        lat = run_load(Load(target, SCORE, requests, calls=calls, warmup_calls=20))
+        ctx.record(
+            "ours",
+            **{
+                f"score_id_{n}_p50_ms": lat.percentile_ms(50),
+                f"score_id_{n}_p99_ms": lat.percentile_ms(99),
+            },
+        )
+        rows.append(load_row("ours", f"Score by id 1 x {n}, 1 client", lat, pairs=n))
     users = 10 if ctx.config.quick else BATCH_USERS
     batch = ctx.score_batch_requests(users, BATCH_CANDIDATES)
     thr = ctx.throughput(target, SCORE_BATCH, batch)

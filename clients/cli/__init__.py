@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from clients.cli import demo, experiments, feedback, models, score, serve, train
+from clients.cli import campaigns, demo, experiments, feedback, models, score, serve, train
 from clients.cli.common import CliGroup
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command()(demo.demo)
 app.add_typer(models.app, name="models")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(feedback.app, name="feedback")
+app.add_typer(campaigns.app, name="campaigns")
 
 
 def main() -> None:

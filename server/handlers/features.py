@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import InvalidArgument, ResourceExhausted
+from feedback.catalogue import Campaign
 from feedback.models import ID_LENGTH as MAX_ID_LENGTH
 from server.runtime.model import LoadedModel
 
@@ -31,6 +32,14 @@ class ScoreItem:
     experiment: str = ""
     model_version: str = ""
     where: str = field(default="", compare=False)  # field path prefix for error messages
+    # Candidates named in the catalogue instead of inline (`all_active`: every campaign).
+    campaign_ids: Sequence[str] = ()
+    all_active: bool = False
+    # Filled when the catalogue resolved them: the catalogue's version and campaigns, and
+    # what it left out with the reason.
+    catalogue_version: int = 0
+    catalogue: Mapping[str, Campaign] | None = None
+    excluded: tuple[tuple[str, str], ...] = ()
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -65,6 +74,8 @@ def validate_item(item: ScoreItem, max_candidates: int) -> None:
         raise ResourceExhausted(
             f"{p}candidates has {len(item.candidates)} entries; the limit is {max_candidates}"
         )
+    if item.catalogue is not None:
+        return  # the catalogue's ids: checked when put, duplicates refused when resolved
     seen: set[str] = set()
     for j, c in enumerate(item.candidates):
         if not c.campaign_id:
@@ -80,33 +91,116 @@ def validate_item(item: ScoreItem, max_candidates: int) -> None:
         seen.add(c.campaign_id)
 
 
-def build_feeds(items: Sequence[ScoreItem], model: LoadedModel) -> dict[str, np.ndarray]:
-    """One row per (item, candidate), in order: user columns repeat over the item's candidates."""
-    columns: dict[str, list[float | str]] = {
-        c: [] for c in (*model.user_features, *model.campaign_features)
+def _candidate_values(cand: Candidate, model: LoadedModel, where: str) -> list[float | str]:
+    """One candidate's campaign features, checked against the model."""
+    values = []
+    for name, kind in model.campaign_features.items():
+        value = _value(cand.features, name, kind, where)
+        known = model.campaign_categories.get(name)
+        if known is not None and value not in known:
+            raise InvalidArgument(
+                f"{where}[{name!r}] {value!r} is a campaign the model was not trained "
+                f"on; known: {sorted(known)}"
+            )
+        values.append(value)
+    if model.arms:
+        model.check_arms(cand.features, where)
+    return values
+
+
+@dataclass(frozen=True)
+class CandidateBlock:
+    """The catalogue's campaigns as one model's input columns, checked once per (model
+    version, catalogue version): a request takes its candidates' rows by index."""
+
+    model_version: str
+    catalogue_version: int
+    index: Mapping[str, int]
+    columns: Mapping[str, np.ndarray]  # per campaign feature: one value per campaign
+    problems: Mapping[str, str]  # campaign id -> why the model cannot score it
+
+
+def campaign_problem(campaign: Campaign, model: LoadedModel) -> str | None:
+    """Why `model` cannot score a catalogue campaign, or None."""
+    where = f"catalogue campaign {campaign.campaign_id!r} features"
+    try:
+        _candidate_values(Candidate(campaign.campaign_id, campaign.features), model, where)
+    except InvalidArgument as exc:
+        return exc.message
+    if campaign.cost_share > 0 and not model.revenue:
+        return (
+            f"catalogue campaign {campaign.campaign_id!r}: cost_share {campaign.cost_share} is a "
+            f"share of the expected basket, and model version {model.version} has no revenue "
+            "output to give one"
+        )
+    return None
+
+
+def prepare_block(
+    campaigns: Mapping[str, Campaign], catalogue_version: int, model: LoadedModel
+) -> CandidateBlock:
+    index: dict[str, int] = {}
+    values: dict[str, list[float | str]] = {c: [] for c in model.campaign_features}
+    problems: dict[str, str] = {}
+    for cid, campaign in campaigns.items():
+        problem = campaign_problem(campaign, model)
+        if problem is not None:
+            problems[cid] = problem
+            continue
+        row = _candidate_values(Candidate(cid, campaign.features), model, "")
+        index[cid] = len(index)
+        for name, value in zip(model.campaign_features, row, strict=True):
+            values[name].append(value)
+    columns = {
+        name: np.asarray(
+            v, dtype=np.float32 if model.campaign_features[name] == "numeric" else object
+        )
+        for name, v in values.items()
     }
+    return CandidateBlock(model.version, catalogue_version, index, columns, problems)
+
+
+def build_feeds(
+    items: Sequence[ScoreItem],
+    model: LoadedModel,
+    block: CandidateBlock | None = None,
+) -> dict[str, np.ndarray]:
+    """One row per (item, candidate), in order: user columns repeat over the item's candidates.
+
+    Items whose candidates came from the catalogue (of `block`'s version) take the candidate
+    columns from `block` by index; inline candidates are checked one by one."""
+    kinds = {**model.user_features, **model.campaign_features}
+    pieces: dict[str, list[np.ndarray]] = {c: [] for c in kinds}
     for item in items:
         n = len(item.candidates)
         for name, kind in model.user_features.items():
             v = _value(item.user_features, name, kind, f"{item.where}user_features")
-            columns[name].extend([v] * n)
+            dtype: type = np.float32 if kind == "numeric" else object
+            pieces[name].append(np.full(n, v, dtype=dtype))
+        if (
+            block is not None
+            and item.catalogue is not None
+            and item.catalogue_version == block.catalogue_version
+        ):
+            rows = []
+            for c in item.candidates:
+                problem = block.problems.get(c.campaign_id)
+                if problem is not None:
+                    raise InvalidArgument(f"{item.where}{problem}")
+                rows.append(block.index[c.campaign_id])
+            at = np.asarray(rows, dtype=np.intp)
+            for name in model.campaign_features:
+                pieces[name].append(block.columns[name][at])
+            continue
+        columns: list[list[float | str]] = [[] for _ in model.campaign_features]
         for j, cand in enumerate(item.candidates):
-            where = f"{item.where}candidates[{j}].features"
-            for name, kind in model.campaign_features.items():
-                value = _value(cand.features, name, kind, where)
-                known = model.campaign_categories.get(name)
-                if known is not None and value not in known:
-                    raise InvalidArgument(
-                        f"{where}[{name!r}] {value!r} is a campaign the model was not trained "
-                        f"on; known: {sorted(known)}"
-                    )
-                columns[name].append(value)
-            if model.arms:
-                model.check_arms(cand.features, where)
-    kinds = {**model.user_features, **model.campaign_features}
+            row = _candidate_values(cand, model, f"{item.where}candidates[{j}].features")
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        for name, column in zip(model.campaign_features, columns, strict=True):
+            dtype = np.float32 if model.campaign_features[name] == "numeric" else object
+            pieces[name].append(np.asarray(column, dtype=dtype))
     return {
-        name: np.asarray(values, dtype=np.float32 if kinds[name] == "numeric" else object).reshape(
-            -1, 1
-        )
-        for name, values in columns.items()
+        name: (np.concatenate(parts) if len(parts) != 1 else parts[0]).reshape(-1, 1)
+        for name, parts in pieces.items()
     }

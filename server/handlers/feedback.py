@@ -1,4 +1,5 @@
-"""Feedback, transport-free: outcomes acknowledged after commit (an event id counts once), and
+"""Feedback, transport-free: outcomes acknowledged after commit (an event id counts once;
+concurrent calls committed together by the server's outcome writer), and
 decisions made elsewhere; unit ids stored as the settings say (feedback/privacy.py)."""
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ from common.errors import ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord, log_decisions
 from feedback.models import ID_LENGTH
-from feedback.outcomes import LogResult, Outcome, log_outcomes
+from feedback.outcomes import LogResult, Outcome, log_outcomes, validate_outcome
 from feedback.privacy import stored_unit_id
 from feedback.store import Store
+from server.runtime.outcome_writer import OutcomeWriter
 from server.runtime.policy_updater import PolicyUpdater
 
 
 class FeedbackHandler:
     def __init__(
-        self, store: Store, settings: Settings, policies: PolicyUpdater | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        policies: PolicyUpdater | None = None,
+        writer: OutcomeWriter | None = None,
     ) -> None:
         self._store = store
+        self._writer = writer  # group commit of concurrent calls; None: each call commits
         self._policies = policies
         self._max = settings.max_outcomes
         self._window_s = settings.attribution_window_s
@@ -33,7 +40,12 @@ class FeedbackHandler:
 
     def log_outcomes(self, outcomes: Sequence[Outcome]) -> LogResult:
         self.check_size("outcomes", len(outcomes))
-        result = log_outcomes(self._store, outcomes, default_window_s=self._window_s)
+        for i, o in enumerate(outcomes):  # a bad call fails alone, before it joins a group
+            validate_outcome(o, f"outcomes[{i}]")
+        if self._writer is not None:
+            result = self._writer.log(outcomes)
+        else:
+            result = log_outcomes(self._store, outcomes, default_window_s=self._window_s)
         if self._policies is not None:
             self._policies.poke(result.accepted)
         return result

@@ -5,8 +5,9 @@ model: which role's tokens each service or method accepts.
 - feedback writer (`feedback_token`): FeedbackService; open when unset;
 - reader (`reader_token`): ExperimentService reads and reports, EvaluationService; open when
   unset; the admin token is accepted for reads too;
-- admin (`admin_token`): ModelAdminService, SaveExperiment, SetExperimentStatus; disabled
-  (PERMISSION_DENIED) when unset.
+- admin (`admin_token`): ModelAdminService, SaveExperiment, SetExperimentStatus, the
+  catalogue's changes (PutCampaign, SetCampaignStatus); disabled (PERMISSION_DENIED) when
+  unset. Catalogue reads take the reader's tokens (open when unset) or the admin's.
 
 Each role also accepts its `*_previous_token` while it is set: rotation without downtime.
 """
@@ -21,7 +22,15 @@ from typing import Any
 import grpc
 
 from common.settings import Settings
-from server.rpc.services import ADMIN, EVALUATION, EXPERIMENTS, FEEDBACK, INFERENCE, SCORING
+from server.rpc.services import (
+    ADMIN,
+    CATALOGUE,
+    EVALUATION,
+    EXPERIMENTS,
+    FEEDBACK,
+    INFERENCE,
+    SCORING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,7 @@ def actor(context: grpc.ServicerContext) -> str:
 
 
 EXPERIMENT_CHANGES = ("SaveExperiment", "SetExperimentStatus")
+CATALOGUE_CHANGES = ("PutCampaign", "SetCampaignStatus")
 
 
 def _role(current: Any, previous: Any) -> tuple[str, ...]:
@@ -91,11 +101,15 @@ def role_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
     """Which tokens each service (or method) accepts, from the role model above."""
     admin = _role(settings.admin_token, settings.admin_previous_token)
     # Changing an experiment changes who gets what: an admin call.
-    tokens = {ADMIN: admin, **{f"{EXPERIMENTS}/{m}": admin for m in EXPERIMENT_CHANGES}}
+    tokens = {
+        ADMIN: admin,
+        **{f"{EXPERIMENTS}/{m}": admin for m in EXPERIMENT_CHANGES},
+        **{f"{CATALOGUE}/{m}": admin for m in CATALOGUE_CHANGES},
+    }
     if scorer := _role(settings.scoring_token, settings.scoring_previous_token):
         tokens[SCORING] = tokens[INFERENCE] = scorer
     if writer := _role(settings.feedback_token, settings.feedback_previous_token):
         tokens[FEEDBACK] = writer
     if reader := _role(settings.reader_token, settings.reader_previous_token):
-        tokens[EXPERIMENTS] = tokens[EVALUATION] = reader + admin
+        tokens[EXPERIMENTS] = tokens[EVALUATION] = tokens[CATALOGUE] = reader + admin
     return tokens

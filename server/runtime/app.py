@@ -23,6 +23,7 @@ from feedback.rewards import BINARY_TYPES, target_labels
 from feedback.store import Store, open_store
 from protos.campaignlift.v1 import (
     admin_pb2_grpc,
+    catalogue_pb2_grpc,
     evaluation_pb2_grpc,
     experiments_pb2_grpc,
     feedback_pb2_grpc,
@@ -40,16 +41,19 @@ from server.rpc.auth import BearerTokenInterceptor, role_tokens
 from server.rpc.limits import RequestGuard
 from server.rpc.metrics import MetricsInterceptor
 from server.rpc.servicers.admin import ModelAdminServicer
+from server.rpc.servicers.catalogue import CatalogueServicer
 from server.rpc.servicers.evaluation import EvaluationServicer
 from server.rpc.servicers.experiments import ExperimentServicer
 from server.rpc.servicers.feedback import FeedbackServicer
 from server.rpc.servicers.inference import InferenceServicer
 from server.rpc.servicers.scoring import ScoringServicer
 from server.runtime.calibration import CalibrationMonitor
+from server.runtime.catalogue import CatalogueCache
 from server.runtime.decision_log import DecisionLog
 from server.runtime.metrics import ServerMetrics
 from server.runtime.model import LoadedModel
 from server.runtime.models import ModelManager
+from server.runtime.outcome_writer import OutcomeWriter
 from server.runtime.policy_updater import PolicyUpdater
 from server.runtime.shadow import ShadowScorer
 from server.runtime.supervisor import ChildProcess, retrain_worker
@@ -71,10 +75,14 @@ class Runtime:
     shadow: ShadowScorer
     policies: PolicyUpdater
     calibration: CalibrationMonitor
+    catalogue: CatalogueCache
+    outcomes: OutcomeWriter
 
     def stop(self) -> None:
         """Stops the parts in the order that loses nothing: decisions are drained last."""
         self.models.stop()
+        self.catalogue.stop()
+        self.outcomes.close()
         self.shadow.close()
         self.decisions.close()
         self.policies.close()
@@ -196,8 +204,20 @@ def start_runtime(settings: Settings, health_servicer: health.HealthServicer) ->
         interval_s=settings.calibration_refresh_s,
         labels=lambda: _served_labels(models),
     )
+    catalogue = CatalogueCache(
+        store, settings.catalogue_poll_interval_s, lease_share=settings.budget_lease_share
+    )
+    catalogue.start()
     return Runtime(
-        store, metrics, models, decisions, shadow, PolicyUpdater(store, settings), calibration
+        store,
+        metrics,
+        models,
+        decisions,
+        shadow,
+        PolicyUpdater(store, settings),
+        calibration,
+        catalogue,
+        OutcomeWriter(store, settings.attribution_window_s),
     )
 
 
@@ -224,10 +244,15 @@ def _grpc_server(settings: Settings, metrics: ServerMetrics) -> grpc.Server:
 def _add_services(
     server: grpc.Server, rt: Runtime, settings: Settings, health_servicer: health.HealthServicer
 ) -> None:
-    scorer = Scorer(rt.models, rt.store, rt.decisions, settings, rt.metrics, rt.shadow)
+    scorer = Scorer(
+        rt.models, rt.store, rt.decisions, settings, rt.metrics, rt.shadow, rt.catalogue
+    )
     scoring_pb2_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(scorer), server)
+    catalogue_pb2_grpc.add_CatalogueServiceServicer_to_server(
+        CatalogueServicer(rt.store, rt.catalogue), server
+    )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(
-        FeedbackServicer(FeedbackHandler(rt.store, settings, rt.policies)), server
+        FeedbackServicer(FeedbackHandler(rt.store, settings, rt.policies, rt.outcomes)), server
     )
     admin_pb2_grpc.add_ModelAdminServiceServicer_to_server(
         ModelAdminServicer(ModelAdmin(rt.store, settings.objective)), server

@@ -39,6 +39,15 @@ class Prediction:
     # [rows, H]: the uplift by each bootstrap head, when the model has heads for this target.
     heads: np.ndarray | None = None
 
+    def take(self, indices: list[int]) -> Prediction:
+        """The predictions of the given rows, in that order."""
+        return Prediction(
+            self.value[indices],
+            self.control[indices],
+            self.uplift[indices],
+            None if self.heads is None else self.heads[indices],
+        )
+
     def rows(self, start: int, stop: int) -> Prediction:
         """The predictions of rows start..stop (one decision's candidates)."""
         return Prediction(

@@ -230,3 +230,67 @@ def test_feedback_import_then_experiments_report(tmp_path: Path, world) -> None:
     }
     assert "sample-ratio check" in table.stdout
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stdout
+
+
+def test_campaigns_commands_over_the_catalogue_api(
+    sqlite_store: Store, tmp_path: Path, trained_logreg
+) -> None:
+    promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    running = start(server_settings(sqlite_store, tmp_path, admin_token="tok"))
+    target = f"127.0.0.1:{running.port}"
+    definition = tmp_path / "coupon.json"
+    definition.write_text(
+        json.dumps(
+            {
+                "campaign_id": "coupon-25",
+                "features": {"campaign_type": "coupon", "discount_pct": 25, "duration_days": 3},
+                "cost_share": 0.25,
+                "ends_at": "2099-01-01T00:00:00Z",
+                "budget": {"daily_sends": 5000},
+                "cap_sends": 1,
+                "cap_days": 7,
+            }
+        )
+    )
+    os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"] = "tok"
+    try:
+        put = run_cli("campaigns", "put", str(definition), "--target", target)
+        paused = run_cli("campaigns", "pause", "coupon-25", "--target", target)
+        listed = run_cli("campaigns", "list", "--target", target, "--json")
+        table = run_cli("campaigns", "list", "--target", target)
+        bad = run_cli("campaigns", "put", '{"campaign_id": "x", "feature": {}}', "--target", target)
+        naive = run_cli(
+            "campaigns",
+            "put",
+            '{"campaign_id": "x", "features": {"campaign_type": "coupon"}, '
+            '"starts_at": "2026-01-01T00:00:00"}',
+            "--target",
+            target,
+        )
+        missing = run_cli("campaigns", "put", str(tmp_path / "nope.json"), "--target", target)
+        typed = run_cli(
+            "campaigns",
+            "put",
+            '{"campaign_id": "x", "features": {"campaign_type": "coupon"}, "cap_sends": "two"}',
+            "--target",
+            target,
+        )
+        os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"] = "wrong"
+        denied = run_cli("campaigns", "resume", "coupon-25", "--target", target)
+    finally:
+        del os.environ["CAMPAIGN_LIFT_ADMIN_TOKEN"]
+        running.stop()
+    assert put.returncode == 0, put.stdout + put.stderr
+    assert "coupon-25" in put.stdout and "25% of basket" in put.stdout
+    assert paused.returncode == 0 and "coupon-25: paused" in paused.stdout
+    (info,) = json.loads(listed.stdout)["campaigns"]
+    assert info["campaign"]["status"] == "paused"
+    assert info["campaign"]["budget"]["daily_sends"] == 5000
+    assert info["campaign"]["cap_sends"] == 1 and info["campaign"]["ends_at"].startswith("2099")
+    assert "catalogue version 2" in table.stdout
+    assert bad.returncode == 2 and "unknown campaign fields ['feature']" in bad.stdout
+    assert naive.returncode == 2 and "time zone" in naive.stdout
+    for result in (missing, typed):
+        assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    assert "cannot read" in missing.stdout and "campaign 'x'" in typed.stdout
+    assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stdout

@@ -117,7 +117,7 @@ def test_an_unreachable_server_is_its_status_and_exit_1() -> None:
 def test_every_command_has_the_error_handler() -> None:
     groups = [app, *(g.typer_instance for g in app.registered_groups)]
     commands = [c for g in groups if g is not None for c in g.registered_commands]
-    assert len(commands) == 5 + 11 + 8 + 2
+    assert len(commands) == 5 + 11 + 8 + 2 + 6  # root, models, experiments, feedback, campaigns
     for command in commands:
         callback = command.callback
         assert callback is not None

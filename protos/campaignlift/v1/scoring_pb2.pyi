@@ -26,7 +26,7 @@ class Candidate(_message.Message):
     def __init__(self, campaign_id: _Optional[str] = ..., features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ...) -> None: ...
 
 class ScoreRequest(_message.Message):
-    __slots__ = ("unit_id", "user_features", "candidates", "experiment", "model_version")
+    __slots__ = ("unit_id", "user_features", "candidates", "campaign_ids", "all_active_campaigns", "experiment", "model_version")
     class UserFeaturesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -37,14 +37,18 @@ class ScoreRequest(_message.Message):
     UNIT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_FEATURES_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_IDS_FIELD_NUMBER: _ClassVar[int]
+    ALL_ACTIVE_CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     unit_id: str
     user_features: _containers.MessageMap[str, _common_pb2.FeatureValue]
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    campaign_ids: _containers.RepeatedScalarFieldContainer[str]
+    all_active_campaigns: bool
     experiment: str
     model_version: str
-    def __init__(self, unit_id: _Optional[str] = ..., user_features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., experiment: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    def __init__(self, unit_id: _Optional[str] = ..., user_features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., campaign_ids: _Optional[_Iterable[str]] = ..., all_active_campaigns: bool = ..., experiment: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class CandidateScore(_message.Message):
     __slots__ = ("campaign_id", "probability", "uplift", "propensity", "control_probability", "expected", "expected_uplift")
@@ -125,13 +129,25 @@ class Decision(_message.Message):
     propensity_method: str
     def __init__(self, decision_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., no_campaign: bool = ..., propensity: _Optional[float] = ..., experiment: _Optional[str] = ..., variant: _Optional[str] = ..., policy: _Optional[str] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., no_campaign_propensity: _Optional[float] = ..., propensity_method: _Optional[str] = ...) -> None: ...
 
+class ExcludedCampaign(_message.Message):
+    __slots__ = ("campaign_id", "reason")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    reason: str
+    def __init__(self, campaign_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class ScoreResponse(_message.Message):
-    __slots__ = ("scores", "decision")
+    __slots__ = ("scores", "decision", "excluded", "catalogue_version")
     SCORES_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_VERSION_FIELD_NUMBER: _ClassVar[int]
     scores: _containers.RepeatedCompositeFieldContainer[CandidateScore]
     decision: Decision
-    def __init__(self, scores: _Optional[_Iterable[_Union[CandidateScore, _Mapping]]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    excluded: _containers.RepeatedCompositeFieldContainer[ExcludedCampaign]
+    catalogue_version: int
+    def __init__(self, scores: _Optional[_Iterable[_Union[CandidateScore, _Mapping]]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., excluded: _Optional[_Iterable[_Union[ExcludedCampaign, _Mapping]]] = ..., catalogue_version: _Optional[int] = ...) -> None: ...
 
 class ScoreBatchRequest(_message.Message):
     __slots__ = ("requests",)

@@ -18,6 +18,8 @@ def score_item(msg: scoring_pb2.ScoreRequest, where: str = "") -> ScoreItem:
         experiment=msg.experiment,
         model_version=msg.model_version,
         where=where,
+        campaign_ids=list(msg.campaign_ids),
+        all_active=msg.all_active_campaigns,
     )
 
 
@@ -38,7 +40,10 @@ def score_response(result: ScoreResult) -> scoring_pb2.ScoreResponse:
             model_version=result.model_version,
             decided_at=decided_at,
         ),
+        catalogue_version=result.catalogue_version,
     )
+    for cid, reason in result.excluded:
+        response.excluded.add(campaign_id=cid, reason=reason)
     # add() and item assignment: about 4x faster than a CandidateScore built from dicts.
     add = response.scores.add
     probability = list(result.probability.items())
