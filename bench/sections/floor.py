@@ -1,5 +1,6 @@
 """Floor: the cheapest unary call a Python gRPC server can answer (health Check), on a bare
-server, and the same call on ours (which adds our interceptors)."""
+thread-pool server and a bare `grpc.aio` server, and the same call on ours (which adds our
+interceptors)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,26 @@ def run(ctx: BenchContext) -> list[Row]:
         p99_ms=lat.percentile_ms(99),
         calls_per_s=thr.calls_per_s,
     )
+    aio_port = free_port()
+    aio = subprocess.Popen([sys.executable, "-m", "bench.floor_server", str(aio_port), "aio"])
+    try:
+        aio_target = f"127.0.0.1:{aio_port}"
+        wait_serving(aio_target, service="", timeout_s=60)
+        aio_lat = ctx.latency(aio_target, HEALTH_CHECK, request)
+        aio_thr = ctx.throughput(aio_target, HEALTH_CHECK, request)
+    finally:
+        aio.send_signal(signal.SIGTERM)
+        aio.wait(30)
+    ctx.record(
+        "floor",
+        aio_p50_ms=aio_lat.percentile_ms(50),
+        aio_p99_ms=aio_lat.percentile_ms(99),
+        aio_calls_per_s=aio_thr.calls_per_s,
+    )
     ours = ctx.latency(ctx.shared_server.target, HEALTH_CHECK, request)
     return [
+        load_row("floor", "bare grpc.aio server: health Check, 1 client", aio_lat),
+        load_row("floor", "bare grpc.aio server: health Check, under load", aio_thr),
         load_row("floor", "bare server: health Check, 1 client", lat),
         load_row("floor", "bare server: health Check, under load", thr),
         load_row(

@@ -118,7 +118,16 @@ class Pacer:
         self._left: dict[tuple[str, str, str, float], float] = {}
         # The store said "nothing left" at this monotonic time: not asked again for a while.
         self._spent: dict[tuple[str, str, str, float], float] = {}
-        self._lock = threading.Lock()
+        # One lock per campaign: a lease's store call holds up that campaign's sends only.
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, campaign_id: str) -> threading.Lock:
+        lock = self._locks.get(campaign_id)
+        if lock is None:
+            with self._locks_guard:
+                lock = self._locks.setdefault(campaign_id, threading.Lock())
+        return lock
 
     @staticmethod
     def _need(key: str, cost: float) -> float:
@@ -145,7 +154,7 @@ class Pacer:
         the store as needed; False (nothing held) when a budget cannot cover it."""
         if not campaign.budget:
             return True
-        with self._lock:
+        with self._lock(campaign.campaign_id):
             slots = []
             for key, limit in campaign.budget.items():
                 slot = self._slot(campaign, key, now)
@@ -169,7 +178,7 @@ class Pacer:
 
     def release(self, campaign: Campaign, cost: float, now: datetime) -> None:
         """Gives a held send back to this server's leases (the decision did not choose it)."""
-        with self._lock:
+        with self._lock(campaign.campaign_id):
             for key in campaign.budget:
                 slot = self._slot(campaign, key, now)
                 self._left[slot] = self._left.get(slot, 0.0) + self._need(key, cost)
