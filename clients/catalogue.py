@@ -13,8 +13,8 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients.admin import ACTOR_HEADER, default_actor
-from clients.client import open_channel
-from protos.campaignlift.v1 import catalogue_pb2, catalogue_pb2_grpc, common_pb2
+from clients.client import _value, open_channel
+from protos.campaignlift.v1 import catalogue_pb2, catalogue_pb2_grpc
 
 BUDGET_KEYS = ("daily_sends", "total_sends", "daily_cost", "total_cost")
 
@@ -25,12 +25,6 @@ def _stamp(value: datetime | None) -> Timestamp | None:
     out = Timestamp()
     out.FromDatetime(value)
     return out
-
-
-def _value(v: float | int | str) -> common_pb2.FeatureValue:
-    if isinstance(v, str):
-        return common_pb2.FeatureValue(text=v)
-    return common_pb2.FeatureValue(number=float(v))
 
 
 def campaign_message(

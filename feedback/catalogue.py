@@ -290,10 +290,3 @@ def leased(store: Store, campaign_id: str, now: datetime) -> dict[str, float]:
             row = session.get(BudgetLeaseRow, (campaign_id, period_of(key, now), unit))
             out[key] = 0.0 if row is None else row.leased
     return out
-
-
-def from_fields(values: Mapping[str, Any]) -> Campaign:
-    """A campaign from loose fields (the CLI's JSON file), checked."""
-    campaign = Campaign(**dict(values))
-    campaign.check()
-    return campaign

@@ -120,11 +120,12 @@ class CandidateBlock:
     problems: Mapping[str, str]  # campaign id -> why the model cannot score it
 
 
-def campaign_problem(campaign: Campaign, model: LoadedModel) -> str | None:
-    """Why `model` cannot score a catalogue campaign, or None."""
+def _campaign_row(campaign: Campaign, model: LoadedModel) -> list[float | str] | str:
+    """A catalogue campaign's checked campaign-feature values for `model`, or why the model
+    cannot score it."""
     where = f"catalogue campaign {campaign.campaign_id!r} features"
     try:
-        _candidate_values(Candidate(campaign.campaign_id, campaign.features), model, where)
+        row = _candidate_values(Candidate(campaign.campaign_id, campaign.features), model, where)
     except InvalidArgument as exc:
         return exc.message
     if campaign.cost_share > 0 and not model.revenue:
@@ -133,7 +134,13 @@ def campaign_problem(campaign: Campaign, model: LoadedModel) -> str | None:
             f"share of the expected basket, and model version {model.version} has no revenue "
             "output to give one"
         )
-    return None
+    return row
+
+
+def campaign_problem(campaign: Campaign, model: LoadedModel) -> str | None:
+    """Why `model` cannot score a catalogue campaign, or None."""
+    row = _campaign_row(campaign, model)
+    return row if isinstance(row, str) else None
 
 
 def prepare_block(
@@ -143,11 +150,10 @@ def prepare_block(
     values: dict[str, list[float | str]] = {c: [] for c in model.campaign_features}
     problems: dict[str, str] = {}
     for cid, campaign in campaigns.items():
-        problem = campaign_problem(campaign, model)
-        if problem is not None:
-            problems[cid] = problem
+        row = _campaign_row(campaign, model)
+        if isinstance(row, str):
+            problems[cid] = row
             continue
-        row = _candidate_values(Candidate(cid, campaign.features), model, "")
         index[cid] = len(index)
         for name, value in zip(model.campaign_features, row, strict=True):
             values[name].append(value)
@@ -182,13 +188,8 @@ def build_feeds(
             and item.catalogue is not None
             and item.catalogue_version == block.catalogue_version
         ):
-            rows = []
-            for c in item.candidates:
-                problem = block.problems.get(c.campaign_id)
-                if problem is not None:
-                    raise InvalidArgument(f"{item.where}{problem}")
-                rows.append(block.index[c.campaign_id])
-            at = np.asarray(rows, dtype=np.intp)
+            # The Scorer has excluded the block's problem campaigns (Scorer._scorable).
+            at = np.asarray([block.index[c.campaign_id] for c in item.candidates], dtype=np.intp)
             for name in model.campaign_features:
                 pieces[name].append(block.columns[name][at])
             continue

@@ -11,7 +11,7 @@ from common.errors import ResourceExhausted
 from common.settings import Settings
 from feedback.decisions import DecisionRecord, log_decisions
 from feedback.models import ID_LENGTH
-from feedback.outcomes import LogResult, Outcome, log_outcomes, validate_outcome
+from feedback.outcomes import LogResult, Outcome, log_outcome_groups, validate_outcome
 from feedback.privacy import stored_unit_id
 from feedback.store import Store
 from server.runtime.outcome_writer import OutcomeWriter
@@ -45,7 +45,9 @@ class FeedbackHandler:
         if self._writer is not None:
             result = self._writer.log(outcomes)
         else:
-            result = log_outcomes(self._store, outcomes, default_window_s=self._window_s)
+            (result,) = log_outcome_groups(
+                self._store, [outcomes], default_window_s=self._window_s, validated=True
+            )
         if self._policies is not None:
             self._policies.poke(result.accepted)
         return result

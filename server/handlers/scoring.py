@@ -38,7 +38,6 @@ from server.runtime.catalogue import (
     UNKNOWN,
     UNSCORABLE,
     CatalogueCache,
-    unavailable_reason,
 )
 from server.runtime.decision_log import DecisionLog
 from server.runtime.metrics import ServerMetrics
@@ -168,17 +167,16 @@ class Scorer:
         sendable: list[Campaign] = []
         for cid in ids:
             campaign = snap.campaigns.get(cid)
-            reason = unavailable_reason(campaign, now)
-            if (
-                reason is None
-                and campaign is not None
-                and self._catalogue.pacer.spent(campaign, now)
-            ):
+            if campaign is None:
+                excluded.append((cid, UNKNOWN))
+                continue
+            reason = campaign.unavailable(now)
+            if reason is None and self._catalogue.pacer.spent(campaign, now):
                 reason = OVER_BUDGET
-            if reason is None and campaign is not None:
+            if reason is None:
                 sendable.append(campaign)
             else:
-                excluded.append((cid, reason or UNKNOWN))
+                excluded.append((cid, reason))
         if any(c.capped for c in sendable):
             unit = stored_unit_id(item.unit_id, self._unit_key)
             capped = self._catalogue.caps.capped(unit, sendable, now)
@@ -227,10 +225,11 @@ class Scorer:
         catalogue and the model disagree — and logged; inline candidates still fail the call."""
         if item.catalogue is None:
             return item
-        fresh = block is not None and block.catalogue_version == item.catalogue_version
+        if block is not None and block.catalogue_version != item.catalogue_version:
+            block = None  # prepared for another catalogue version: check this item's own
         keep, dropped = [], []
         for c in item.candidates:
-            if fresh and block is not None:
+            if block is not None:
                 problem = block.problems.get(c.campaign_id)
             else:
                 problem = campaign_problem(item.catalogue[c.campaign_id], model)

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from feedback import catalogue as cat
 from feedback.catalogue import Campaign, Snapshot
 from feedback.decisions import sends_to_unit
-from feedback.models import utcnow
 from feedback.store import Store
 from server.runtime.worker import BackgroundWorker
 
@@ -225,13 +224,6 @@ class FrequencyCaps:
                 q.popleft()
 
 
-def unavailable_reason(campaign: Campaign | None, now: datetime) -> str | None:
-    """Why a named campaign cannot be a candidate by its definition alone, or None."""
-    if campaign is None:
-        return UNKNOWN
-    return campaign.unavailable(now)
-
-
 __all__ = [
     "FREQUENCY_CAP",
     "OVER_BUDGET",
@@ -240,6 +232,4 @@ __all__ = [
     "CatalogueCache",
     "FrequencyCaps",
     "Pacer",
-    "unavailable_reason",
-    "utcnow",
 ]
