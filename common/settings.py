@@ -43,6 +43,27 @@ class Settings(BaseSettings):
         description="Port of the Prometheus /metrics endpoint (on `host`); 0 picks a free "
         "one, -1 turns it off.",
     )
+    http_port: int = Field(
+        default=8080,
+        ge=-1,
+        le=65535,
+        description="Port of the HTTP side (the console and the Personalizer-compatible REST "
+        "API, on `host`), started by `campaign-lift serve` as a supervised child process; 0 "
+        "picks a free one, -1 turns it off.",
+    )
+    http_grpc_target: str = Field(
+        default="",
+        description="Where the HTTP side calls the gRPC services; empty: this server's own "
+        "port on loopback.",
+    )
+    http_session_ttl_s: float = Field(
+        default=8 * 3600.0, gt=0, description="How long a console login lasts without use."
+    )
+    http_secure_cookies: bool = Field(
+        default=False,
+        description="Mark the console's session cookie Secure (set it where the console is "
+        "reached over HTTPS, e.g. behind a TLS-terminating proxy).",
+    )
     tls_cert_file: Path | None = Field(
         default=None, description="PEM server certificate (chain); with tls_key_file turns on TLS."
     )
