@@ -75,6 +75,10 @@ class UserRequest:
     # Catalogue campaigns by id, or every campaign that may be sent now (CatalogueService).
     campaign_ids: Sequence[str] = ()
     all_active_campaigns: bool = False
+    # The caller's decision id (empty: the server's), and whether the decision waits for
+    # `activate` before it counts.
+    decision_id: str = ""
+    defer_activation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,8 @@ def score_request(r: UserRequest) -> scoring_pb2.ScoreRequest:
         model_version=r.model_version,
         campaign_ids=list(r.campaign_ids),
         all_active_campaigns=r.all_active_campaigns,
+        decision_id=r.decision_id,
+        defer_activation=r.defer_activation,
     )
 
 
@@ -253,6 +259,15 @@ class CampaignLiftClient:
             _outcomes_request(events), timeout=self.timeout_s, metadata=self._feedback_metadata
         )
         return reply.accepted, reply.duplicates
+
+    def activate(self, decision_ids: Iterable[str]) -> tuple[int, int]:
+        """Deferred decisions made to count: (activated, pending until written)."""
+        reply = self._feedback.ActivateDecisions(
+            feedback_pb2.ActivateDecisionsRequest(decision_ids=list(decision_ids)),
+            timeout=self.timeout_s,
+            metadata=self._feedback_metadata,
+        )
+        return reply.activated, reply.pending
 
     def log_decisions(self, decisions: Iterable[ExternalDecision]) -> tuple[int, int]:
         """Decisions made elsewhere; (accepted, duplicates) once committed."""

@@ -64,6 +64,21 @@ class Settings(BaseSettings):
         description="Mark the console's session cookie Secure (set it where the console is "
         "reached over HTTPS, e.g. behind a TLS-terminating proxy).",
     )
+    personalizer_unit_feature: str = Field(
+        default="unit_id",
+        description="The Personalizer-compatible Rank API takes the unit of assignment (user id) "
+        "from this context feature (after flattening); without it each event is its own unit.",
+    )
+    personalizer_experiment: str = Field(
+        default="",
+        description="Experiment of Rank calls that name none (header X-Campaign-Lift-Experiment "
+        "names one per call); empty: the server's default policy.",
+    )
+    personalizer_reward_type: Literal["click", "conversion", "revenue"] = Field(
+        default="conversion",
+        description="Outcome type a Personalizer reward is recorded as: binary types count a "
+        "value above 0 as 1; revenue sums the values.",
+    )
     tls_cert_file: Path | None = Field(
         default=None, description="PEM server certificate (chain); with tls_key_file turns on TLS."
     )

@@ -5,15 +5,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from dataclasses import replace as dataclasses_replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument, NotFound
 from feedback import report_summary
-from feedback.models import ID_LENGTH, DecisionRow, ExperimentRow, OutcomeRow, utcnow
+from feedback.models import (
+    ID_LENGTH,
+    DecisionRow,
+    DeferredDecisionRow,
+    ExperimentRow,
+    OutcomeRow,
+    utcnow,
+)
 from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S, Attribution
 from feedback.store import Store, insert_ignoring_duplicates
 
@@ -36,9 +45,12 @@ class DecisionRecord:
     created_at: datetime
     # "exact", or "monte_carlo:<draws>" when the choice probability was estimated.
     propensity_method: str = "exact"
+    # Held back until activated (activate_decisions): stored apart until then.
+    deferred: bool = False
 
 
-FIELDS = tuple(f.name for f in fields(DecisionRecord))
+# The columns of a decision row (`deferred` says where the record goes, it is not stored).
+FIELDS = tuple(f.name for f in fields(DecisionRecord) if f.name != "deferred")
 
 # {"probability": {target: p}, "uplift": {...}, ...}: None where a score was not finite.
 ChosenPrediction = dict[str, dict[str, float | None]]
@@ -97,9 +109,27 @@ def write_decisions(
 ) -> int:
     """Inserts decisions in one transaction; a decision id already stored is skipped, so a
     batch retried after an ambiguous failure is written once. Returns how many were new.
+    Deferred decisions are stored apart until activated (a decision whose activation came
+    first is written at once, decided at its activation) and are not counted as new.
 
     Outcomes stored before their decision are judged here, by when they occurred against the
     decision's window (its experiment's, else `default_window_s`): feedback/rewards.py."""
+    deferred = [r for r in records if r.deferred]
+    if not deferred:
+        with store.transaction() as session:
+            return _insert(store.dialect, session, records, default_window_s)
+    with store.transaction() as session:
+        now = [r for r in records if not r.deferred]
+        return _insert(store.dialect, session, now, default_window_s) + _defer(
+            store.dialect, session, deferred, default_window_s
+        )
+
+
+def _insert(
+    dialect: str, session: Session, records: Sequence[DecisionRecord], default_window_s: float
+) -> int:
+    if not records:
+        return 0
     # Shallow: asdict would deep-copy every candidate's features only for the JSON encoder.
     rows = [
         {
@@ -108,19 +138,131 @@ def write_decisions(
         }
         for r in records
     ]
-    stmt = insert_ignoring_duplicates(store.dialect, DecisionRow, "decision_id")
+    stmt = insert_ignoring_duplicates(dialect, DecisionRow, "decision_id")
     # Decisions older than the report summary's margin would escape its incremental refresh.
     old = utcnow() - report_summary.MARGIN / 2
     stale = {r.experiment for r in records if r.created_at < old}
     new: list[str] = []
-    with store.transaction() as session:
-        for start in range(0, len(rows), CHUNK):
-            # Parameters, not .values(): compiled once, batched by SQLAlchemy (insertmanyvalues).
-            new += session.execute(stmt, rows[start : start + CHUNK]).scalars().all()
-        _judge_early_outcomes(session, records, set(new), default_window_s)
-        if stale:
-            report_summary.invalidate(session, stale)
+    for start in range(0, len(rows), CHUNK):
+        # Parameters, not .values(): compiled once, batched by SQLAlchemy (insertmanyvalues).
+        new += session.execute(stmt, rows[start : start + CHUNK]).scalars().all()
+    _judge_early_outcomes(session, records, set(new), default_window_s)
+    if stale:
+        report_summary.invalidate(session, stale)
     return len(new)
+
+
+def record_json(r: DecisionRecord) -> dict[str, Any]:
+    """A decision as a deferred row holds it (JSON; the time as ISO 8601)."""
+    out = {name: getattr(r, name) for name in FIELDS}
+    out["created_at"] = r.created_at.isoformat()
+    return out
+
+
+def _from_json(value: dict[str, Any], decided_at: datetime) -> DecisionRecord:
+    return DecisionRecord(**{**value, "created_at": decided_at})
+
+
+def _upsert(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(DeferredDecisionRow.__table__)
+
+
+def _defer(
+    dialect: str, session: Session, records: Sequence[DecisionRecord], default_window_s: float
+) -> int:
+    """Stores deferred decisions (a re-sent id replaces its pending record); those already
+    activated are written as decisions now. Returns how many were written."""
+    stmt = _upsert(dialect)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["decision_id"], set_={"record": stmt.excluded.record}
+    ).returning(DeferredDecisionRow.decision_id, DeferredDecisionRow.activated_at)
+    rows = [
+        {"decision_id": r.decision_id, "record": record_json(r), "created_at": r.created_at}
+        for r in records
+    ]
+    activated: dict[str, datetime] = {}
+    for start in range(0, len(rows), CHUNK):
+        for decision_id, activated_at in session.execute(stmt, rows[start : start + CHUNK]):
+            if activated_at is not None:
+                activated[decision_id] = activated_at
+    if not activated:
+        return 0
+    ready = [
+        dataclasses_replace(r, created_at=activated[r.decision_id], deferred=False)
+        for r in records
+        if r.decision_id in activated
+    ]
+    return _move(dialect, session, ready, default_window_s)
+
+
+def _move(
+    dialect: str, session: Session, records: Sequence[DecisionRecord], default_window_s: float
+) -> int:
+    written = _insert(dialect, session, records, default_window_s)
+    ids = [r.decision_id for r in records]
+    for start in range(0, len(ids), CHUNK):
+        session.execute(
+            delete(DeferredDecisionRow).where(
+                DeferredDecisionRow.decision_id.in_(ids[start : start + CHUNK])
+            )
+        )
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    activated: int  # decisions that count now (by this call or an earlier one)
+    pending: int  # ids whose deferred decision is not written yet
+
+
+def activate_decisions(
+    store: Store,
+    decision_ids: Sequence[str],
+    *,
+    now: datetime | None = None,
+    default_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S,
+) -> Activation:
+    """Activates deferred decisions: each is written as a decision made at its first
+    activation. An id not stored yet is remembered and activated when its decision comes;
+    an id already written as a decision counts as activated (idempotent)."""
+    for i, decision_id in enumerate(decision_ids):
+        if not decision_id or len(decision_id) > ID_LENGTH or "\x00" in decision_id:
+            raise InvalidArgument(
+                f"decision_ids[{i}] must be 1 to {ID_LENGTH} characters without NUL, "
+                f"got {decision_id[:64]!r}"
+            )
+    ids = sorted(set(decision_ids))
+    at = now or utcnow()
+    stmt = _upsert(store.dialect)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["decision_id"],
+        set_={
+            "activated_at": func.coalesce(
+                DeferredDecisionRow.activated_at, stmt.excluded.activated_at
+            )
+        },
+    ).returning(
+        DeferredDecisionRow.decision_id,
+        DeferredDecisionRow.record,
+        DeferredDecisionRow.activated_at,
+    )
+    with store.transaction() as session:
+        stored = set(
+            session.scalars(select(DecisionRow.decision_id).where(DecisionRow.decision_id.in_(ids)))
+        )
+        todo = [d for d in ids if d not in stored]
+        ready: list[DecisionRecord] = []
+        for start in range(0, len(todo), CHUNK):
+            rows = [
+                {"decision_id": d, "record": None, "activated_at": at, "created_at": at}
+                for d in todo[start : start + CHUNK]
+            ]
+            for _, record, activated_at in session.execute(stmt, rows):
+                if record is not None:
+                    ready.append(_from_json(record, activated_at))
+        _move(store.dialect, session, ready, default_window_s)
+    return Activation(len(stored) + len(ready), len(todo) - len(ready))
 
 
 def _judge_early_outcomes(

@@ -88,6 +88,21 @@ class DecisionRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class DeferredDecisionRow(Base):
+    """A decision made with deferred activation (ScoreRequest.defer_activation), or an
+    activation that came before its decision was written: the decision moves to `decisions`
+    (decided at `activated_at`) once both halves are here, and this row is deleted."""
+
+    __tablename__ = "deferred_decisions"
+
+    decision_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    # The decision as it will be written (feedback.decisions.record_json); NULL: not yet here.
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    activated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When the first half arrived: retention (feedback.privacy.purge) deletes old rows.
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class OutcomeRow(Base):
     """One observed outcome, keyed by the caller's event id (idempotency)."""
 

@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, Delete, delete, select
 
 from common.errors import InvalidArgument
 from feedback import report_summary
-from feedback.models import DecisionRow, OutcomeRow, ShadowPredictionRow
+from feedback.models import DecisionRow, DeferredDecisionRow, OutcomeRow, ShadowPredictionRow
 from feedback.store import Store
 
 HASH_PREFIX = "hmac-sha256:"
@@ -37,6 +37,8 @@ class PurgeResult:
     decisions: int
     outcomes: int
     shadow_predictions: int
+    # Deferred decisions never activated (and activations never matched) from before then.
+    deferred: int = 0
 
 
 def purge(store: Store, older_than: timedelta, *, now: datetime | None = None) -> PurgeResult:
@@ -66,5 +68,8 @@ def purge(store: Store, older_than: timedelta, *, now: datetime | None = None) -
             )
         )
         decisions = deleted(delete(DecisionRow).where(DecisionRow.created_at < cutoff))
+        deferred = deleted(
+            delete(DeferredDecisionRow).where(DeferredDecisionRow.created_at < cutoff)
+        )
         report_summary.invalidate(session)  # summaries are rebuilt from what remains
-    return PurgeResult(cutoff, decisions, outcomes, shadows)
+    return PurgeResult(cutoff, decisions, outcomes, shadows, deferred)

@@ -40,6 +40,10 @@ class ScoreItem:
     catalogue_version: int = 0
     catalogue: Mapping[str, Campaign] | None = None
     excluded: tuple[tuple[str, str], ...] = ()
+    # The caller's id for the decision (empty: the server makes one), and whether it waits
+    # for FeedbackService.ActivateDecisions before it counts.
+    decision_id: str = ""
+    defer_activation: bool = False
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -68,6 +72,11 @@ def validate_item(item: ScoreItem, max_candidates: int) -> None:
         raise InvalidArgument(f"{p}unit_id must not be empty")
     if len(item.unit_id) > MAX_ID_LENGTH:
         raise InvalidArgument(f"{p}unit_id is longer than {MAX_ID_LENGTH} characters")
+    if len(item.decision_id) > MAX_ID_LENGTH or "\x00" in item.decision_id:
+        raise InvalidArgument(
+            f"{p}decision_id must be at most {MAX_ID_LENGTH} characters without NUL, "
+            f"got {item.decision_id[:64]!r}"
+        )
     if not item.candidates:
         raise InvalidArgument(f"{p}candidates must not be empty")
     if len(item.candidates) > max_candidates:

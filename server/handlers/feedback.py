@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from common.errors import ResourceExhausted
 from common.settings import Settings
-from feedback.decisions import DecisionRecord, log_decisions
+from feedback.decisions import Activation, DecisionRecord, activate_decisions, log_decisions
 from feedback.models import ID_LENGTH
 from feedback.outcomes import LogResult, Outcome, log_outcome_groups, validate_outcome
 from feedback.privacy import stored_unit_id
@@ -63,3 +63,8 @@ class FeedbackHandler:
                 for r in records
             ]
         return log_decisions(self._store, records, default_window_s=self._window_s)
+
+    def activate(self, decision_ids: Sequence[str]) -> Activation:
+        """Deferred decisions made to count (ScoreRequest.defer_activation)."""
+        self.check_size("decision_ids", len(decision_ids))
+        return activate_decisions(self._store, decision_ids, default_window_s=self._window_s)

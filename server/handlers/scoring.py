@@ -112,8 +112,15 @@ class Scorer:
                 f"requests has {len(items)} entries; the limit is {self._settings.max_batch}"
             )
         items = [self._resolve(item) for item in items]
+        given: set[str] = set()
         for item in items:
             validate_item(item, self._settings.max_candidates)
+            if item.decision_id:
+                if item.decision_id in given:
+                    raise InvalidArgument(
+                        f"{item.where}decision_id {item.decision_id!r} is a duplicate"
+                    )
+                given.add(item.decision_id)
         # Variants first: an unknown experiment fails the call before any model runs.
         assigned = [self._assign(item) for item in items]
         # Each item's model: its pinned version, else the canary or production by unit id.
@@ -401,7 +408,7 @@ class Scorer:
             probability={t: rows[t].value.tolist() for t in targets},
             uplift={t: rows[t].uplift.tolist() for t in targets},
             propensities=propensities[:-1],
-            decision_id=decision.hex,
+            decision_id=item.decision_id or decision.hex,
             campaign_id=None if no_campaign else ids[chosen],
             propensity=propensities[chosen],
             no_campaign_propensity=propensities[-1],
@@ -513,4 +520,5 @@ def decision_record(
         ],
         chosen_features=chosen_features,
         created_at=result.decided_at,
+        deferred=item.defer_activation,
     )

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.campaignlift.v1 import common_pb2 as protos_dot_campaignlift_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%protos/campaignlift/v1/feedback.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#protos/campaignlift/v1/common.proto\"\xb8\x04\n\x0eLoggedDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t\x12\x12\n\nexperiment\x18\x03 \x01(\t\x12\x0f\n\x07variant\x18\x04 \x01(\t\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x06 \x01(\t\x12\x13\n\x0bno_campaign\x18\x07 \x01(\x08\x12\x12\n\npropensity\x18\x08 \x01(\x01\x12H\n\ruser_features\x18\t \x03(\x0b\x32\x31.campaignlift.v1.LoggedDecision.UserFeaturesEntry\x12P\n\x11\x63\x61mpaign_features\x18\n \x03(\x0b\x32\x35.campaignlift.v1.LoggedDecision.CampaignFeaturesEntry\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmodel_version\x18\x0c \x01(\t\x1aR\n\x11UserFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\x1aV\n\x15\x43\x61mpaignFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\"I\n\x13LogDecisionsRequest\x12\x32\n\tdecisions\x18\x01 \x03(\x0b\x32\x1f.campaignlift.v1.LoggedDecision\"<\n\x14LogDecisionsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\"\x9c\x01\n\x07Outcome\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12*\n\x04type\x18\x03 \x01(\x0e\x32\x1c.campaignlift.v1.OutcomeType\x12\r\n\x05value\x18\x04 \x01(\x01\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x12LogOutcomesRequest\x12*\n\x08outcomes\x18\x01 \x03(\x0b\x32\x18.campaignlift.v1.Outcome\"J\n\x13LogOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x03*z\n\x0bOutcomeType\x12\x1c\n\x18OUTCOME_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_TYPE_CLICK\x10\x01\x12\x1b\n\x17OUTCOME_TYPE_CONVERSION\x10\x02\x12\x18\n\x14OUTCOME_TYPE_REVENUE\x10\x03\x32\xa9\x02\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12X\n\x0bLogOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponse\x12_\n\x0eStreamOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponse(\x01\x30\x01\x12[\n\x0cLogDecisions\x12$.campaignlift.v1.LogDecisionsRequest\x1a%.campaignlift.v1.LogDecisionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%protos/campaignlift/v1/feedback.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#protos/campaignlift/v1/common.proto\"0\n\x18\x41\x63tivateDecisionsRequest\x12\x14\n\x0c\x64\x65\x63ision_ids\x18\x01 \x03(\t\"?\n\x19\x41\x63tivateDecisionsResponse\x12\x11\n\tactivated\x18\x01 \x01(\x03\x12\x0f\n\x07pending\x18\x02 \x01(\x03\"\xb8\x04\n\x0eLoggedDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t\x12\x12\n\nexperiment\x18\x03 \x01(\t\x12\x0f\n\x07variant\x18\x04 \x01(\t\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x06 \x01(\t\x12\x13\n\x0bno_campaign\x18\x07 \x01(\x08\x12\x12\n\npropensity\x18\x08 \x01(\x01\x12H\n\ruser_features\x18\t \x03(\x0b\x32\x31.campaignlift.v1.LoggedDecision.UserFeaturesEntry\x12P\n\x11\x63\x61mpaign_features\x18\n \x03(\x0b\x32\x35.campaignlift.v1.LoggedDecision.CampaignFeaturesEntry\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmodel_version\x18\x0c \x01(\t\x1aR\n\x11UserFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\x1aV\n\x15\x43\x61mpaignFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\"I\n\x13LogDecisionsRequest\x12\x32\n\tdecisions\x18\x01 \x03(\x0b\x32\x1f.campaignlift.v1.LoggedDecision\"<\n\x14LogDecisionsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\"\x9c\x01\n\x07Outcome\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12*\n\x04type\x18\x03 \x01(\x0e\x32\x1c.campaignlift.v1.OutcomeType\x12\r\n\x05value\x18\x04 \x01(\x01\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x12LogOutcomesRequest\x12*\n\x08outcomes\x18\x01 \x03(\x0b\x32\x18.campaignlift.v1.Outcome\"J\n\x13LogOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x03*z\n\x0bOutcomeType\x12\x1c\n\x18OUTCOME_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_TYPE_CLICK\x10\x01\x12\x1b\n\x17OUTCOME_TYPE_CONVERSION\x10\x02\x12\x18\n\x14OUTCOME_TYPE_REVENUE\x10\x03\x32\x95\x03\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12X\n\x0bLogOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponse\x12_\n\x0eStreamOutcomes\x12#.campaignlift.v1.LogOutcomesRequest\x1a$.campaignlift.v1.LogOutcomesResponse(\x01\x30\x01\x12[\n\x0cLogDecisions\x12$.campaignlift.v1.LogDecisionsRequest\x1a%.campaignlift.v1.LogDecisionsResponse\x12j\n\x11\x41\x63tivateDecisions\x12).campaignlift.v1.ActivateDecisionsRequest\x1a*.campaignlift.v1.ActivateDecisionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,24 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGGEDDECISION_USERFEATURESENTRY']._serialized_options = b'8\001'
   _globals['_LOGGEDDECISION_CAMPAIGNFEATURESENTRY']._loaded_options = None
   _globals['_LOGGEDDECISION_CAMPAIGNFEATURESENTRY']._serialized_options = b'8\001'
-  _globals['_OUTCOMETYPE']._serialized_start=1137
-  _globals['_OUTCOMETYPE']._serialized_end=1259
-  _globals['_LOGGEDDECISION']._serialized_start=129
-  _globals['_LOGGEDDECISION']._serialized_end=697
-  _globals['_LOGGEDDECISION_USERFEATURESENTRY']._serialized_start=527
-  _globals['_LOGGEDDECISION_USERFEATURESENTRY']._serialized_end=609
-  _globals['_LOGGEDDECISION_CAMPAIGNFEATURESENTRY']._serialized_start=611
-  _globals['_LOGGEDDECISION_CAMPAIGNFEATURESENTRY']._serialized_end=697
-  _globals['_LOGDECISIONSREQUEST']._serialized_start=699
-  _globals['_LOGDECISIONSREQUEST']._serialized_end=772
-  _globals['_LOGDECISIONSRESPONSE']._serialized_start=774
-  _globals['_LOGDECISIONSRESPONSE']._serialized_end=834
-  _globals['_OUTCOME']._serialized_start=837
-  _globals['_OUTCOME']._serialized_end=993
-  _globals['_LOGOUTCOMESREQUEST']._serialized_start=995
-  _globals['_LOGOUTCOMESREQUEST']._serialized_end=1059
-  _globals['_LOGOUTCOMESRESPONSE']._serialized_start=1061
-  _globals['_LOGOUTCOMESRESPONSE']._serialized_end=1135
-  _globals['_FEEDBACKSERVICE']._serialized_start=1262
-  _globals['_FEEDBACKSERVICE']._serialized_end=1559
+  _globals['_OUTCOMETYPE']._serialized_start=1252
+  _globals['_OUTCOMETYPE']._serialized_end=1374
+  _globals['_ACTIVATEDECISIONSREQUEST']._serialized_start=128
+  _globals['_ACTIVATEDECISIONSREQUEST']._serialized_end=176
+  _globals['_ACTIVATEDECISIONSRESPONSE']._serialized_start=178
+  _globals['_ACTIVATEDECISIONSRESPONSE']._serialized_end=241
+  _globals['_LOGGEDDECISION']._serialized_start=244
+  _globals['_LOGGEDDECISION']._serialized_end=812
+  _globals['_LOGGEDDECISION_USERFEATURESENTRY']._serialized_start=642
+  _globals['_LOGGEDDECISION_USERFEATURESENTRY']._serialized_end=724
+  _globals['_LOGGEDDECISION_CAMPAIGNFEATURESENTRY']._serialized_start=726
+  _globals['_LOGGEDDECISION_CAMPAIGNFEATURESENTRY']._serialized_end=812
+  _globals['_LOGDECISIONSREQUEST']._serialized_start=814
+  _globals['_LOGDECISIONSREQUEST']._serialized_end=887
+  _globals['_LOGDECISIONSRESPONSE']._serialized_start=889
+  _globals['_LOGDECISIONSRESPONSE']._serialized_end=949
+  _globals['_OUTCOME']._serialized_start=952
+  _globals['_OUTCOME']._serialized_end=1108
+  _globals['_LOGOUTCOMESREQUEST']._serialized_start=1110
+  _globals['_LOGOUTCOMESREQUEST']._serialized_end=1174
+  _globals['_LOGOUTCOMESRESPONSE']._serialized_start=1176
+  _globals['_LOGOUTCOMESRESPONSE']._serialized_end=1250
+  _globals['_FEEDBACKSERVICE']._serialized_start=1377
+  _globals['_FEEDBACKSERVICE']._serialized_end=1782
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,20 @@ OUTCOME_TYPE_CLICK: OutcomeType
 OUTCOME_TYPE_CONVERSION: OutcomeType
 OUTCOME_TYPE_REVENUE: OutcomeType
 
+class ActivateDecisionsRequest(_message.Message):
+    __slots__ = ("decision_ids",)
+    DECISION_IDS_FIELD_NUMBER: _ClassVar[int]
+    decision_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, decision_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ActivateDecisionsResponse(_message.Message):
+    __slots__ = ("activated", "pending")
+    ACTIVATED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    activated: int
+    pending: int
+    def __init__(self, activated: _Optional[int] = ..., pending: _Optional[int] = ...) -> None: ...
+
 class LoggedDecision(_message.Message):
     __slots__ = ("decision_id", "unit_id", "experiment", "variant", "policy", "campaign_id", "no_campaign", "propensity", "user_features", "campaign_features", "decided_at", "model_version")
     class UserFeaturesEntry(_message.Message):

@@ -51,6 +51,11 @@ class FeedbackServiceStub(object):
                 request_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsRequest.SerializeToString,
                 response_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsResponse.FromString,
                 _registered_method=True)
+        self.ActivateDecisions = channel.unary_unary(
+                '/campaignlift.v1.FeedbackService/ActivateDecisions',
+                request_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.ActivateDecisionsRequest.SerializeToString,
+                response_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.ActivateDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer(object):
@@ -83,6 +88,15 @@ class FeedbackServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ActivateDecisions(self, request, context):
+        """Activates decisions made with ScoreRequest.defer_activation: each then counts like any
+        other decision, decided at its (first) activation. Idempotent; an id whose decision is not
+        yet written (the decision log is asynchronous) is activated when it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +114,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.LogDecisions,
                     request_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsRequest.FromString,
                     response_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsResponse.SerializeToString,
+            ),
+            'ActivateDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateDecisions,
+                    request_deserializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.ActivateDecisionsRequest.FromString,
+                    response_serializer=protos_dot_campaignlift_dot_v1_dot_feedback__pb2.ActivateDecisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -185,6 +204,33 @@ class FeedbackService(object):
             '/campaignlift.v1.FeedbackService/LogDecisions',
             protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsRequest.SerializeToString,
             protos_dot_campaignlift_dot_v1_dot_feedback__pb2.LogDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/campaignlift.v1.FeedbackService/ActivateDecisions',
+            protos_dot_campaignlift_dot_v1_dot_feedback__pb2.ActivateDecisionsRequest.SerializeToString,
+            protos_dot_campaignlift_dot_v1_dot_feedback__pb2.ActivateDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

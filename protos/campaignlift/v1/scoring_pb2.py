@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.campaignlift.v1 import common_pb2 as protos_dot_campaignlift_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$protos/campaignlift/v1/scoring.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#protos/campaignlift/v1/common.proto\"\xac\x01\n\tCandidate\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12:\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32(.campaignlift.v1.Candidate.FeaturesEntry\x1aN\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\"\xca\x02\n\x0cScoreRequest\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x46\n\ruser_features\x18\x02 \x03(\x0b\x32/.campaignlift.v1.ScoreRequest.UserFeaturesEntry\x12.\n\ncandidates\x18\x03 \x03(\x0b\x32\x1a.campaignlift.v1.Candidate\x12\x14\n\x0c\x63\x61mpaign_ids\x18\x06 \x03(\t\x12\x1c\n\x14\x61ll_active_campaigns\x18\x07 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x1aR\n\x11UserFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\"\xa8\x05\n\x0e\x43\x61ndidateScore\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x45\n\x0bprobability\x18\x02 \x03(\x0b\x32\x30.campaignlift.v1.CandidateScore.ProbabilityEntry\x12;\n\x06uplift\x18\x03 \x03(\x0b\x32+.campaignlift.v1.CandidateScore.UpliftEntry\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12T\n\x13\x63ontrol_probability\x18\x05 \x03(\x0b\x32\x37.campaignlift.v1.CandidateScore.ControlProbabilityEntry\x12?\n\x08\x65xpected\x18\x06 \x03(\x0b\x32-.campaignlift.v1.CandidateScore.ExpectedEntry\x12L\n\x0f\x65xpected_uplift\x18\x07 \x03(\x0b\x32\x33.campaignlift.v1.CandidateScore.ExpectedUpliftEntry\x1a\x32\n\x10ProbabilityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bUpliftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17\x43ontrolProbabilityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a/\n\rExpectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x35\n\x13\x45xpectedUpliftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x94\x02\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x13\n\x0bno_campaign\x18\x03 \x01(\x08\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\x12\n\nexperiment\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t\x12\x0e\n\x06policy\x18\x07 \x01(\t\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12.\n\ndecided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16no_campaign_propensity\x18\n \x01(\x01\x12\x19\n\x11propensity_method\x18\x0b \x01(\t\"7\n\x10\x45xcludedCampaign\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xbd\x01\n\rScoreResponse\x12/\n\x06scores\x18\x01 \x03(\x0b\x32\x1f.campaignlift.v1.CandidateScore\x12+\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x19.campaignlift.v1.Decision\x12\x33\n\x08\x65xcluded\x18\x03 \x03(\x0b\x32!.campaignlift.v1.ExcludedCampaign\x12\x19\n\x11\x63\x61talogue_version\x18\x04 \x01(\x03\"D\n\x11ScoreBatchRequest\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.campaignlift.v1.ScoreRequest\"G\n\x12ScoreBatchResponse\x12\x31\n\tresponses\x18\x01 \x03(\x0b\x32\x1e.campaignlift.v1.ScoreResponse2\xaf\x01\n\x0eScoringService\x12\x46\n\x05Score\x12\x1d.campaignlift.v1.ScoreRequest\x1a\x1e.campaignlift.v1.ScoreResponse\x12U\n\nScoreBatch\x12\".campaignlift.v1.ScoreBatchRequest\x1a#.campaignlift.v1.ScoreBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$protos/campaignlift/v1/scoring.proto\x12\x0f\x63\x61mpaignlift.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#protos/campaignlift/v1/common.proto\"\xac\x01\n\tCandidate\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12:\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32(.campaignlift.v1.Candidate.FeaturesEntry\x1aN\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\"\xf9\x02\n\x0cScoreRequest\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x46\n\ruser_features\x18\x02 \x03(\x0b\x32/.campaignlift.v1.ScoreRequest.UserFeaturesEntry\x12.\n\ncandidates\x18\x03 \x03(\x0b\x32\x1a.campaignlift.v1.Candidate\x12\x14\n\x0c\x63\x61mpaign_ids\x18\x06 \x03(\t\x12\x1c\n\x14\x61ll_active_campaigns\x18\x07 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x08 \x01(\t\x12\x18\n\x10\x64\x65\x66\x65r_activation\x18\t \x01(\x08\x1aR\n\x11UserFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.campaignlift.v1.FeatureValue:\x02\x38\x01\"\xa8\x05\n\x0e\x43\x61ndidateScore\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x45\n\x0bprobability\x18\x02 \x03(\x0b\x32\x30.campaignlift.v1.CandidateScore.ProbabilityEntry\x12;\n\x06uplift\x18\x03 \x03(\x0b\x32+.campaignlift.v1.CandidateScore.UpliftEntry\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12T\n\x13\x63ontrol_probability\x18\x05 \x03(\x0b\x32\x37.campaignlift.v1.CandidateScore.ControlProbabilityEntry\x12?\n\x08\x65xpected\x18\x06 \x03(\x0b\x32-.campaignlift.v1.CandidateScore.ExpectedEntry\x12L\n\x0f\x65xpected_uplift\x18\x07 \x03(\x0b\x32\x33.campaignlift.v1.CandidateScore.ExpectedUpliftEntry\x1a\x32\n\x10ProbabilityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bUpliftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17\x43ontrolProbabilityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a/\n\rExpectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x35\n\x13\x45xpectedUpliftEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x94\x02\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x13\n\x0bno_campaign\x18\x03 \x01(\x08\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\x12\n\nexperiment\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t\x12\x0e\n\x06policy\x18\x07 \x01(\t\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12.\n\ndecided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16no_campaign_propensity\x18\n \x01(\x01\x12\x19\n\x11propensity_method\x18\x0b \x01(\t\"7\n\x10\x45xcludedCampaign\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xbd\x01\n\rScoreResponse\x12/\n\x06scores\x18\x01 \x03(\x0b\x32\x1f.campaignlift.v1.CandidateScore\x12+\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x19.campaignlift.v1.Decision\x12\x33\n\x08\x65xcluded\x18\x03 \x03(\x0b\x32!.campaignlift.v1.ExcludedCampaign\x12\x19\n\x11\x63\x61talogue_version\x18\x04 \x01(\x03\"D\n\x11ScoreBatchRequest\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.campaignlift.v1.ScoreRequest\"G\n\x12ScoreBatchResponse\x12\x31\n\tresponses\x18\x01 \x03(\x0b\x32\x1e.campaignlift.v1.ScoreResponse2\xaf\x01\n\x0eScoringService\x12\x46\n\x05Score\x12\x1d.campaignlift.v1.ScoreRequest\x1a\x1e.campaignlift.v1.ScoreResponse\x12U\n\nScoreBatch\x12\".campaignlift.v1.ScoreBatchRequest\x1a#.campaignlift.v1.ScoreBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,31 +52,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANDIDATE_FEATURESENTRY']._serialized_start=222
   _globals['_CANDIDATE_FEATURESENTRY']._serialized_end=300
   _globals['_SCOREREQUEST']._serialized_start=303
-  _globals['_SCOREREQUEST']._serialized_end=633
-  _globals['_SCOREREQUEST_USERFEATURESENTRY']._serialized_start=551
-  _globals['_SCOREREQUEST_USERFEATURESENTRY']._serialized_end=633
-  _globals['_CANDIDATESCORE']._serialized_start=636
-  _globals['_CANDIDATESCORE']._serialized_end=1316
-  _globals['_CANDIDATESCORE_PROBABILITYENTRY']._serialized_start=1056
-  _globals['_CANDIDATESCORE_PROBABILITYENTRY']._serialized_end=1106
-  _globals['_CANDIDATESCORE_UPLIFTENTRY']._serialized_start=1108
-  _globals['_CANDIDATESCORE_UPLIFTENTRY']._serialized_end=1153
-  _globals['_CANDIDATESCORE_CONTROLPROBABILITYENTRY']._serialized_start=1155
-  _globals['_CANDIDATESCORE_CONTROLPROBABILITYENTRY']._serialized_end=1212
-  _globals['_CANDIDATESCORE_EXPECTEDENTRY']._serialized_start=1214
-  _globals['_CANDIDATESCORE_EXPECTEDENTRY']._serialized_end=1261
-  _globals['_CANDIDATESCORE_EXPECTEDUPLIFTENTRY']._serialized_start=1263
-  _globals['_CANDIDATESCORE_EXPECTEDUPLIFTENTRY']._serialized_end=1316
-  _globals['_DECISION']._serialized_start=1319
-  _globals['_DECISION']._serialized_end=1595
-  _globals['_EXCLUDEDCAMPAIGN']._serialized_start=1597
-  _globals['_EXCLUDEDCAMPAIGN']._serialized_end=1652
-  _globals['_SCORERESPONSE']._serialized_start=1655
-  _globals['_SCORERESPONSE']._serialized_end=1844
-  _globals['_SCOREBATCHREQUEST']._serialized_start=1846
-  _globals['_SCOREBATCHREQUEST']._serialized_end=1914
-  _globals['_SCOREBATCHRESPONSE']._serialized_start=1916
-  _globals['_SCOREBATCHRESPONSE']._serialized_end=1987
-  _globals['_SCORINGSERVICE']._serialized_start=1990
-  _globals['_SCORINGSERVICE']._serialized_end=2165
+  _globals['_SCOREREQUEST']._serialized_end=680
+  _globals['_SCOREREQUEST_USERFEATURESENTRY']._serialized_start=598
+  _globals['_SCOREREQUEST_USERFEATURESENTRY']._serialized_end=680
+  _globals['_CANDIDATESCORE']._serialized_start=683
+  _globals['_CANDIDATESCORE']._serialized_end=1363
+  _globals['_CANDIDATESCORE_PROBABILITYENTRY']._serialized_start=1103
+  _globals['_CANDIDATESCORE_PROBABILITYENTRY']._serialized_end=1153
+  _globals['_CANDIDATESCORE_UPLIFTENTRY']._serialized_start=1155
+  _globals['_CANDIDATESCORE_UPLIFTENTRY']._serialized_end=1200
+  _globals['_CANDIDATESCORE_CONTROLPROBABILITYENTRY']._serialized_start=1202
+  _globals['_CANDIDATESCORE_CONTROLPROBABILITYENTRY']._serialized_end=1259
+  _globals['_CANDIDATESCORE_EXPECTEDENTRY']._serialized_start=1261
+  _globals['_CANDIDATESCORE_EXPECTEDENTRY']._serialized_end=1308
+  _globals['_CANDIDATESCORE_EXPECTEDUPLIFTENTRY']._serialized_start=1310
+  _globals['_CANDIDATESCORE_EXPECTEDUPLIFTENTRY']._serialized_end=1363
+  _globals['_DECISION']._serialized_start=1366
+  _globals['_DECISION']._serialized_end=1642
+  _globals['_EXCLUDEDCAMPAIGN']._serialized_start=1644
+  _globals['_EXCLUDEDCAMPAIGN']._serialized_end=1699
+  _globals['_SCORERESPONSE']._serialized_start=1702
+  _globals['_SCORERESPONSE']._serialized_end=1891
+  _globals['_SCOREBATCHREQUEST']._serialized_start=1893
+  _globals['_SCOREBATCHREQUEST']._serialized_end=1961
+  _globals['_SCOREBATCHRESPONSE']._serialized_start=1963
+  _globals['_SCOREBATCHRESPONSE']._serialized_end=2034
+  _globals['_SCORINGSERVICE']._serialized_start=2037
+  _globals['_SCORINGSERVICE']._serialized_end=2212
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ class Candidate(_message.Message):
     def __init__(self, campaign_id: _Optional[str] = ..., features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ...) -> None: ...
 
 class ScoreRequest(_message.Message):
-    __slots__ = ("unit_id", "user_features", "candidates", "campaign_ids", "all_active_campaigns", "experiment", "model_version")
+    __slots__ = ("unit_id", "user_features", "candidates", "campaign_ids", "all_active_campaigns", "experiment", "model_version", "decision_id", "defer_activation")
     class UserFeaturesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,8 @@ class ScoreRequest(_message.Message):
     ALL_ACTIVE_CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFER_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     unit_id: str
     user_features: _containers.MessageMap[str, _common_pb2.FeatureValue]
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
@@ -48,7 +50,9 @@ class ScoreRequest(_message.Message):
     all_active_campaigns: bool
     experiment: str
     model_version: str
-    def __init__(self, unit_id: _Optional[str] = ..., user_features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., campaign_ids: _Optional[_Iterable[str]] = ..., all_active_campaigns: bool = ..., experiment: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    decision_id: str
+    defer_activation: bool
+    def __init__(self, unit_id: _Optional[str] = ..., user_features: _Optional[_Mapping[str, _common_pb2.FeatureValue]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., campaign_ids: _Optional[_Iterable[str]] = ..., all_active_campaigns: bool = ..., experiment: _Optional[str] = ..., model_version: _Optional[str] = ..., decision_id: _Optional[str] = ..., defer_activation: bool = ...) -> None: ...
 
 class CandidateScore(_message.Message):
     __slots__ = ("campaign_id", "probability", "uplift", "propensity", "control_probability", "expected", "expected_uplift")

@@ -20,6 +20,8 @@ def score_item(msg: scoring_pb2.ScoreRequest, where: str = "") -> ScoreItem:
         where=where,
         campaign_ids=list(msg.campaign_ids),
         all_active=msg.all_active_campaigns,
+        decision_id=msg.decision_id,
+        defer_activation=msg.defer_activation,
     )
 
 

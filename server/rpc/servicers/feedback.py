@@ -36,6 +36,15 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         return feedback_pb2.LogDecisionsResponse(accepted=accepted, duplicates=duplicates)
 
     @grpc_errors
+    def ActivateDecisions(
+        self, request: feedback_pb2.ActivateDecisionsRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.ActivateDecisionsResponse:
+        result = self._handler.activate(list(request.decision_ids))
+        return feedback_pb2.ActivateDecisionsResponse(
+            activated=result.activated, pending=result.pending
+        )
+
+    @grpc_errors
     def LogOutcomes(
         self, request: feedback_pb2.LogOutcomesRequest, context: grpc.ServicerContext
     ) -> feedback_pb2.LogOutcomesResponse:
