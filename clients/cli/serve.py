@@ -46,8 +46,16 @@ def serve(
     log_level: LogLevel = "INFO",
     processes: Processes = 1,
     retrain_worker: RetrainWorker = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of the console and the Personalizer-compatible REST API "
+            "(env CAMPAIGN_LIFT_HTTP_PORT; default 8080); -1 turns it off."
+        ),
+    ] = None,
 ) -> None:
-    """Run the gRPC server (and a retrain worker beside it) until SIGTERM/SIGINT."""
+    """Run the gRPC server, the HTTP side (console, REST API) and a retrain worker beside it,
+    until SIGTERM/SIGINT."""
     from server.runtime.app import serve as run
     from server.runtime.supervisor import supervise
 
@@ -58,6 +66,7 @@ def serve(
         database_url=database_url,
         log_level=log_level,
         retrain_worker=retrain_worker,
+        http_port=http_port,
     )
     if processes == 1:
         run(settings)

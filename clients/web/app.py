@@ -50,6 +50,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         Jinja2Templates(directory=HERE / "templates"),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    personalizer.install(app)
+    # The console first: the Personalizer API's error handlers answer for its own paths and
+    # hand every other path to the handlers installed before them.
     console.install(app)
+    personalizer.install(app)
     return app

@@ -56,7 +56,7 @@ from server.runtime.models import ModelManager
 from server.runtime.outcome_writer import OutcomeWriter
 from server.runtime.policy_updater import PolicyUpdater
 from server.runtime.shadow import ShadowScorer
-from server.runtime.supervisor import ChildProcess, retrain_worker
+from server.runtime.supervisor import ChildProcess, http_side, retrain_worker
 
 log = logging.getLogger(__name__)
 
@@ -315,12 +315,16 @@ def start(settings: Settings) -> RunningServer:
 
 def serve(settings: Settings) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down gracefully; with `retrain_worker`, a
-    retrain worker runs beside it as a supervised child process."""
+    retrain worker runs beside it as a supervised child process, and the HTTP side (console,
+    REST API) unless http_port is -1."""
     running = start(settings)
     worker: ChildProcess | None = None
     if settings.retrain_worker:
         worker = retrain_worker(settings)
         worker.start()
+    web = http_side(settings, running.port)
+    if web is not None:
+        web.start()
     # What start-up made (modules, models, caches: ~220k objects) lives as long as the
     # process; frozen out of the collector, a full collection stops walking it (~165 ms each,
     # pausing every serving thread, -> under 1 ms). Not in start(): tests run many servers in
@@ -332,6 +336,8 @@ def serve(settings: Settings) -> None:
         signal.signal(sig, lambda *_: done.set())
     metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
     child = f", retrain worker pid {worker.pid}" if worker is not None else ""
+    if web is not None:
+        child += f", HTTP side pid {web.pid} on port {settings.http_port}"
     print(
         f"campaign-lift serving on {settings.host}:{running.port} "
         f"(pid {os.getpid()}{metrics}{child})",
@@ -340,11 +346,12 @@ def serve(settings: Settings) -> None:
     while not done.wait(0.25):  # a bounded wait lets the signal handler run promptly
         pass
     log.info("shutting down")
-    if worker is not None:
-        worker.request_stop()
+    children = [c for c in (worker, web) if c is not None]
+    for c in children:
+        c.request_stop()
     running.stop()
-    if worker is not None:
-        worker.stop()
+    for c in children:
+        c.stop()
 
 
 def main() -> int:

@@ -1,8 +1,10 @@
 """Child processes of `campaign-lift serve`: several server processes on one port (SO_REUSEPORT,
-so the kernel spreads connections over them, each with its own GIL) and the retrain worker.
+so the kernel spreads connections over them, each with its own GIL), the retrain worker and
+the HTTP side.
 
 A server process that dies stops the others (the deployment is broken: say so, exit non-zero);
-the retrain worker is restarted with a growing backoff, since serving goes on without it.
+the retrain worker and the HTTP side are restarted with a growing backoff, since scoring goes
+on without them.
 SIGTERM/SIGINT are forwarded; children get 60 s to finish, then are killed."""
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 SERVER_COMMAND = (sys.executable, "-m", "server")
 # A command line, not an import: the serving process never loads training code.
 WORKER_COMMAND = (sys.executable, "-m", "trainer.worker")
+# The HTTP side (console, Personalizer-compatible REST API): a gRPC client of this server.
+HTTP_COMMAND = (sys.executable, "-m", "clients.web")
 STOP_TIMEOUT_S = 60.0
 MAX_BACKOFF_S = 60.0
 
@@ -135,6 +139,19 @@ def retrain_worker(settings: Settings) -> ChildProcess:
     return ChildProcess("retrain-worker", WORKER_COMMAND, env, restart=True)
 
 
+def http_side(settings: Settings, grpc_port: int) -> ChildProcess | None:
+    """The HTTP side as a supervised child calling the gRPC server on `grpc_port` (restarted
+    with a backoff when it exits: scoring goes on without it); None when http_port is -1."""
+    if settings.http_port < 0:
+        return None
+    target = settings.http_grpc_target
+    if not target:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::", "[::]") else settings.host
+        target = f"{host}:{grpc_port}"
+    env = settings_env(settings, http_grpc_target=target)
+    return ChildProcess("http", HTTP_COMMAND, env, restart=True)
+
+
 def reserve_port(host: str, port: int) -> socket.socket:
     """Binds (without listening) with SO_REUSEPORT: port 0 becomes a concrete free port the
     workers can share, and a port some other program holds without SO_REUSEPORT fails here."""
@@ -150,10 +167,16 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 def _server_env(settings: Settings, port: int, index: int) -> dict[str, str]:
     """A server process's settings: the shared port with SO_REUSEPORT, metrics on
-    `metrics_port + index` (0 stays 0: each picks a free one), no worker of its own."""
+    `metrics_port + index` (0 stays 0: each picks a free one), no worker or HTTP side of its
+    own."""
     metrics = settings.metrics_port + index if settings.metrics_port > 0 else settings.metrics_port
     return settings_env(
-        settings, port=port, reuse_port=True, metrics_port=metrics, retrain_worker=False
+        settings,
+        port=port,
+        reuse_port=True,
+        metrics_port=metrics,
+        retrain_worker=False,
+        http_port=-1,  # the supervisor runs the one HTTP side
     )
 
 
@@ -171,6 +194,8 @@ def supervise(settings: Settings, processes: int) -> int:
     ]
     if settings.retrain_worker:
         children.append(retrain_worker(settings))
+    if (web := http_side(settings, port)) is not None:
+        children.append(web)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

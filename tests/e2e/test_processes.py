@@ -3,6 +3,7 @@ and both answer Score over real gRPC; SIGTERM to the supervisor stops both clean
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -42,7 +44,8 @@ def test_two_processes_serve_on_one_port(
         **os.environ,
         "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
-        "CAMPAIGN_LIFT_PORT": "0",  # the supervisor picks one free port for both
+        "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",  # the supervisor picks one free port for both
         "CAMPAIGN_LIFT_METRICS_PORT": "0",
         "CAMPAIGN_LIFT_GRPC_WORKERS": "2",
     }
@@ -135,6 +138,7 @@ def test_serve_runs_a_supervised_retrain_worker_and_no_training_code(
         "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",
         "CAMPAIGN_LIFT_METRICS_PORT": "-1",
     }
     proc = subprocess.Popen(
@@ -185,6 +189,7 @@ def test_serve_without_a_worker_starts_no_child(
         "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",
         "CAMPAIGN_LIFT_METRICS_PORT": "-1",
     }
     proc = subprocess.Popen(
@@ -227,6 +232,7 @@ def test_the_worker_stops_when_its_server_is_killed(
         "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",
         "CAMPAIGN_LIFT_METRICS_PORT": "-1",
         "CAMPAIGN_LIFT_RETRAIN_POLL_INTERVAL_S": "0.2",
     }
@@ -247,3 +253,95 @@ def test_the_worker_stops_when_its_server_is_killed(
     proc.wait(30)
     proc.stdout.close()
     _wait_for(lambda: _gone(worker_pid), "the worker outlived its killed server", timeout_s=30)
+
+
+HTTP_PID = re.compile(r"HTTP side pid (\d+) on port (\d+)")
+
+
+def _http_status(url: str, body: bytes | None = None) -> int:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"} if body else {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0  # not listening (yet)
+
+
+def test_serve_brings_up_the_http_side_and_restarts_it(
+    sqlite_store: Store, tmp_path: Path, world, trained_logreg
+) -> None:
+    """`campaign-lift serve --http-port P`: the console and the Personalizer API answer on P,
+    calling the gRPC server; a killed HTTP side is started again; SIGTERM stops it."""
+    from tests.clients.web.serving import free_port
+
+    promote_new(sqlite_store, trained_logreg, tmp_path / "artifacts")
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "CAMPAIGN_LIFT_DATABASE_URL": sqlite_store.url,
+        "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "CAMPAIGN_LIFT_PORT": "0",
+        "CAMPAIGN_LIFT_METRICS_PORT": "-1",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "serve",
+            "--no-retrain-worker",
+            "--http-port",
+            str(http_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    request = user_request(world, 0)
+    rank = json.dumps(
+        {
+            "contextFeatures": [
+                {
+                    k: float(v) if not isinstance(v, str) else v
+                    for k, v in request.user_features.items()
+                }
+            ],
+            "actions": [
+                {
+                    "id": cid,
+                    "features": [
+                        {k: float(v) if not isinstance(v, str) else v for k, v in f.items()}
+                    ],
+                }
+                for cid, f in request.candidates
+            ],
+        }
+    ).encode()
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        line = proc.stdout.readline()
+        found = HTTP_PID.search(line)
+        assert found is not None and int(found.group(2)) == http_port, line
+        http_pid = int(found.group(1))
+        assert _children(proc.pid) == {http_pid}
+        _wait_for(lambda: _http_status(f"{base}/openapi.json") == 200, "no HTTP side")
+        assert _http_status(f"{base}/login") == 200
+        assert _http_status(f"{base}/personalizer/v1.0/rank", rank) == 201
+        os.kill(http_pid, signal.SIGKILL)
+        _wait_for(lambda: _children(proc.pid) - {http_pid}, "the HTTP side was not restarted")
+        (restarted,) = _children(proc.pid) - {http_pid}
+        _wait_for(lambda: _http_status(f"{base}/openapi.json") == 200, "no HTTP side again")
+        assert _http_status(f"{base}/personalizer/v1.0/rank", rank) == 201
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(90)
+        proc.stdout.close()
+    assert code == 0
+    assert not Path(f"/proc/{restarted}").exists()
