@@ -198,8 +198,9 @@ def flatten(objects: Iterable[Mapping[str, Any]], where: str) -> dict[str, Scala
     with "." (`{"user": {"tier": "gold"}}` -> `user.tier`) and array items by position
     (`{"tags": ["a", "b"]}` -> `tags.0`, `tags.1`). A nested value is also given by its last
     name alone when no other feature has that name (`tier`), so nested objects fit a model
-    trained on flat columns (array positions are not names). Booleans are 1/0, numbers numbers, strings categories, null is
-    missing. One name with two different values is refused."""
+    trained on flat columns (array positions are not names). Booleans are 1/0, numbers
+    numbers, strings categories, null is missing. One name with two different values is
+    refused."""
     out: dict[str, tuple[Scalar, str]] = {}
     for i, obj in enumerate(objects):
         if not isinstance(obj, dict):
