@@ -201,6 +201,10 @@ class BenchContext:
             "CAMPAIGN_LIFT_PORT": str(port),
             "CAMPAIGN_LIFT_METRICS_PORT": "-1",
             "CAMPAIGN_LIFT_MODEL_POLL_INTERVAL_S": "0.2",
+            # Only servers: a retrain worker or HTTP side child would be taken for one of
+            # them by `pids` (memory, CPU). Sections that want them ask (http_port=...).
+            "CAMPAIGN_LIFT_RETRAIN_WORKER": "false",
+            "CAMPAIGN_LIFT_HTTP_PORT": "-1",
         }
         for key, value in settings.items():
             env[f"CAMPAIGN_LIFT_{key.upper()}"] = str(value)

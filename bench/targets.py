@@ -144,6 +144,18 @@ def _by_id_p99(v: Values) -> Target:
     )
 
 
+def _rest_load(v: Values) -> Target:
+    got = _get(v, "rest.rank_errors", "rest.rank_concurrent_calls")
+    return Target(
+        "REST rank, 200 concurrent callers",
+        "failed calls (of all ranks, one client and 200 concurrent)",
+        got[0] if got and got[1] else None,
+        0.0,
+        False,
+        "its p50 beside Score's: the rest section's rows",
+    )
+
+
 TARGETS: list[Callable[[Values], Target]] = [
     _p50,
     _p99,
@@ -153,6 +165,7 @@ TARGETS: list[Callable[[Values], Target]] = [
     _linear,
     _processes,
     _logging,
+    _rest_load,
 ]
 
 

@@ -12,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.context import BenchContext, Row
-from bench.sections import decision_log, floor, limit, memory, ours, peer, policy, scaling, store
+from bench.sections import (
+    decision_log,
+    floor,
+    limit,
+    memory,
+    ours,
+    peer,
+    policy,
+    rest,
+    scaling,
+    store,
+)
 
 Section = Callable[[BenchContext], list[Row]]
 
@@ -26,4 +37,5 @@ SECTIONS: dict[str, Section] = {
     "decision_log": decision_log.run,
     "store": store.run,  # ingest and report latency (issue: feedback store at scale)
     "policy": policy.run,  # bandit policies and OPE on the simulated world
+    "rest": rest.run,  # the Personalizer-compatible rank beside Score
 }
