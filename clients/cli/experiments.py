@@ -28,6 +28,7 @@ from clients.render.experiments import (
     definition_view,
     experiments_table,
     policy_state_table,
+    report_numbers,
     report_view,
 )
 from protos.campaignlift.v1 import evaluation_pb2_grpc, experiments_pb2, experiments_pb2_grpc
@@ -256,11 +257,7 @@ def show(
 
 def _report_dict(reply: experiments_pb2.ExperimentReport) -> dict[str, Any]:
     """The report as a dict, with its counts as numbers (proto JSON writes int64 as strings)."""
-    data = message_dict(reply)
-    for row in (*data["variants"], *data["campaigns"]):
-        for key in ("units", "decisions", "outcomes"):
-            row[key] = int(row[key])
-    return data
+    return report_numbers(message_dict(reply))
 
 
 @app.command()

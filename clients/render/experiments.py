@@ -30,6 +30,14 @@ FOOTNOTE = (
 )
 
 
+def report_numbers(data: dict[str, Any]) -> dict[str, Any]:
+    """GetReport as a dict with its counts as numbers (proto JSON writes int64 as strings)."""
+    for row in (*data["variants"], *data["campaigns"]):
+        for key in ("units", "decisions", "outcomes"):
+            row[key] = int(row[key])
+    return data
+
+
 def _pct(value: Any, signed: bool = True) -> str:
     """Proto JSON writes NaN and infinities as strings: those print as '-'."""
     x = float(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,9 @@ RATES = ("click", "conversion")
 Z95 = float(sps.norm.ppf(0.975))
 # Nothing may load from anywhere: inline styles and the one inline script only.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+# pyplot's figure registry is global: pages rendered on several threads (the console) take
+# turns.
+_PLOTTING = threading.Lock()
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
@@ -297,18 +301,25 @@ def _calibration_table(report: dict[str, Any]) -> str:
     return _table([*header, "observed / predicted"], rows, name_cols=3)
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The whole page; every number shown in the CLI's report is in its tables."""
-    title = f"A/B report: {report['experiment']}"
-    sections = [
-        f"<h1>{html.escape(title)}</h1>",
+def report_sections(report: dict[str, Any]) -> list[str]:
+    """The report below its title, as HTML fragments (h2 sections, tables, inline SVG plots):
+    every number shown in the CLI's report is in its tables. The console embeds these in its
+    own page; `render_html` wraps them in a self-contained one."""
+    with _PLOTTING:
+        plots = {
+            "rates": _rates_plot(report),
+            "cumulative": _cumulative_plot(report),
+            "posterior": _posterior_plot(report),
+            "timeline": _timeline_plot(report),
+        }
+    return [
         f"<p>Control: <b>{html.escape(report['control'])}</b>. Unit: user. p-values: "
         "two-proportion z-test for rates, Welch's t-test for revenue; intervals: Welch "
         "(GrowthBook gbstats conventions); chance to beat control: flat-prior Bayesian.</p>",
         _srm(report),
         "<h2>Variants</h2>",
         _variants_table(report),
-        f"<figure>{_rates_plot(report)}</figure>",
+        f"<figure>{plots['rates']}</figure>",
         _cuped_table(report),
         "<h2>Per campaign (per decision)</h2>",
         _campaigns_table(report),
@@ -318,15 +329,21 @@ def render_html(report: dict[str, Any]) -> str:
         "each variant's mean per decision against it.</p>",
         _best_single_table(report),
         "<h2>Cumulative lift by day of first decision</h2>",
-        f"<figure>{_cumulative_plot(report)}</figure>",
+        f"<figure>{plots['cumulative']}</figure>",
         "<h2>Posterior distributions of the lift</h2>",
-        f"<figure>{_posterior_plot(report)}</figure>",
+        f"<figure>{plots['posterior']}</figure>",
         "<h2>Calibration: predicted against observed</h2>",
         _calibration_table(report),
         "<h2>Model versions</h2>",
-        f"<figure>{_timeline_plot(report)}</figure>",
+        f"<figure>{plots['timeline']}</figure>",
         _timeline_table(report),
     ]
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole page, self-contained."""
+    title = f"A/B report: {report['experiment']}"
+    sections = [f"<h1>{html.escape(title)}</h1>", *report_sections(report)]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
