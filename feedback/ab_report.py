@@ -226,15 +226,18 @@ def _daily(rows: list[UnitSums], names: list[str], control: str) -> list[DailyPo
 
 def _sums(
     store: Store, experiment: Experiment, name: str, covariate: str
-) -> tuple[list[UnitSums], list[CampaignSums]]:
-    """Per-unit and per-campaign sums; from the refreshed summary when it has this covariate."""
+) -> tuple[list[UnitSums], list[CampaignSums], list[ChoiceSums]]:
+    """Per-unit, per-campaign and choice sums; from the refreshed summary when it has this
+    covariate."""
     if covariate == experiment.covariate:
-        rows, campaigns = summarized(store, name, covariate)
+        summary = summarized(store, name, covariate)
+        rows, campaigns, choices = summary.units, summary.campaigns, summary.choices
     else:  # another covariate than the summary's: straight from the decisions
         rows, campaigns = unit_sums(store, name, covariate), campaign_sums(store, name)
+        choices = choice_sums(store, name)
     if not rows:
         raise FailedPrecondition(f"experiment {name!r} has no logged decisions yet")
-    return rows, campaigns
+    return rows, campaigns, choices
 
 
 def _variant_summary(
@@ -282,7 +285,7 @@ def experiment_report(
     covers the decisions of the last `calibration_window` (None: CALIBRATION_WINDOW)."""
     experiment = get_experiment(store, name)
     covariate = experiment.covariate if covariate is None else covariate
-    rows, campaigns = _sums(store, experiment, name, covariate)
+    rows, campaigns, choices = _sums(store, experiment, name, covariate)
     names = [v.name for v in experiment.variants]
     control = names[0]
     per = {v: [r for r in rows if r.variant == v] for v in names}
@@ -304,7 +307,7 @@ def experiment_report(
         daily=_daily(rows, names, control),
         timeline=stage_history(store),
         calibration=calibration(store, calibration_window or CALIBRATION_WINDOW, experiment=name),
-        best_single=best_single(choice_sums(store, name), names),
+        best_single=best_single(choices, names),
     )
 
 

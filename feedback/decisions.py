@@ -14,7 +14,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument, NotFound
-from feedback import report_summary
 from feedback.models import (
     ID_LENGTH,
     DecisionRow,
@@ -130,25 +129,23 @@ def _insert(
 ) -> int:
     if not records:
         return 0
+    # The report summary's watermark: however old a decision is, it is new to the summary.
+    logged_at = utcnow()
     # Shallow: asdict would deep-copy every candidate's features only for the JSON encoder.
     rows = [
         {
             **{name: getattr(r, name) for name in FIELDS},
             "chosen_prediction": chosen_prediction(r.candidates, r.campaign_id),
+            "logged_at": logged_at,
         }
         for r in records
     ]
     stmt = insert_ignoring_duplicates(dialect, DecisionRow, "decision_id")
-    # Decisions older than the report summary's margin would escape its incremental refresh.
-    old = utcnow() - report_summary.MARGIN / 2
-    stale = {r.experiment for r in records if r.created_at < old}
     new: list[str] = []
     for start in range(0, len(rows), CHUNK):
         # Parameters, not .values(): compiled once, batched by SQLAlchemy (insertmanyvalues).
         new += session.execute(stmt, rows[start : start + CHUNK]).scalars().all()
     _judge_early_outcomes(session, records, set(new), default_window_s)
-    if stale:
-        report_summary.invalidate(session, stale)
     return len(new)
 
 

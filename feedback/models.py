@@ -86,6 +86,9 @@ class DecisionRow(Base):
     # the candidates so that calibration is one SQL aggregate and the policy updater reads little.
     chosen_prediction: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(index=True)
+    # When the store received it (NULL: before revision 0010, or bulk-loaded): the report
+    # summary's watermark, so old decisions written now (imports) are caught like new ones.
+    logged_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
 
 
 class DeferredDecisionRow(Base):
@@ -265,7 +268,8 @@ class ReportSummaryRow(Base):
 
     experiment: Mapped[str] = mapped_column(String(128), primary_key=True)
     covariate: Mapped[str] = mapped_column(String(128))
-    # Decisions created before this, and outcomes up to this seq, are summarized.
+    # Decisions logged (DecisionRow.logged_at) before this, and outcomes up to this seq, are
+    # summarized.
     decided_until: Mapped[datetime] = mapped_column()
     outcome_seq: Mapped[int] = mapped_column(BigInteger)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -290,6 +294,22 @@ class ReportUnitRow(Base):
     revenue: Mapped[float] = mapped_column(Float)
     x: Mapped[float] = mapped_column(Float)
     first_day: Mapped[str] = mapped_column(String(10))
+    # Over these decisions with a logged propensity p > 0 (the "everyone gets one campaign"
+    # estimates, feedback.report_data.ChoiceSums): how many, and per metric the sums of the
+    # reward r, r², r / p and (r / p)².
+    chosen: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sum_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sum_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sum_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sq_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sq_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sq_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_sq_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_sq_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_sq_revenue: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class ReportCellRow(Base):
@@ -318,6 +338,20 @@ class ReportCellRow(Base):
     xy_click: Mapped[float] = mapped_column(Float, default=0.0)
     xy_conversion: Mapped[float] = mapped_column(Float, default=0.0)
     xy_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    # Campaign cells: the choice sums of ReportUnitRow, summed (0 in day cells).
+    chosen: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sum_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sum_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sum_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sq_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sq_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_sq_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_sq_click: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_sq_conversion: Mapped[float] = mapped_column(Float, default=0.0)
+    ch_ips_sq_revenue: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class CampaignRow(Base):

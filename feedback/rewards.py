@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, case, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, case, func, select
 
 from feedback.models import OutcomeRow
 
@@ -72,11 +72,14 @@ def _value(kind: str, raw: bool) -> Any:
     return case((condition, OutcomeRow.value), else_=None)
 
 
-def outcome_labels(decision_ids: Iterable[str] | None = None, *, raw: bool = False) -> Subquery:
+def outcome_labels(
+    decision_ids: Iterable[str] | Select[Any] | None = None, *, raw: bool = False
+) -> Subquery:
     """Per decision with outcomes: `outcomes` (counted outcome rows), and for each outcome type
     t the label `t` (NULL when no counted outcome of t came) — max for binary types, sum for
     revenue — and `has_t` (how many counted outcomes of t came). With `raw`, late outcomes
-    count too. Restricted to `decision_ids` when given (an IN list: keep it short)."""
+    count too. Restricted to `decision_ids` when given (an IN list: keep it short; or a
+    SELECT of decision ids)."""
     counted = OutcomeRow.late.is_(False)
     columns: list[Any] = [
         OutcomeRow.decision_id,
@@ -89,7 +92,9 @@ def outcome_labels(decision_ids: Iterable[str] | None = None, *, raw: bool = Fal
         columns.append((func.sum if kind == REVENUE else func.max)(value).label(kind))
         columns.append(func.count(value).label(f"has_{kind}"))
     stmt = select(*columns).group_by(OutcomeRow.decision_id)
-    if decision_ids is not None:
+    if isinstance(decision_ids, Select):
+        stmt = stmt.where(OutcomeRow.decision_id.in_(decision_ids))
+    elif decision_ids is not None:
         stmt = stmt.where(OutcomeRow.decision_id.in_(list(decision_ids)))
     return stmt.subquery()
 

@@ -80,9 +80,7 @@ def test_outcomes_of_a_deferred_decision_are_judged_from_its_activation(store: S
     # The default window is a day; the outcome occurs 30 h after the rank, 10 h after the
     # activation: it counts, because the window starts at activation.
     write_decisions(store, [_deferred("d4", T0)])
-    log_outcomes(
-        store, [Outcome("e4", "d4", "conversion", 1.0, T0 + timedelta(hours=30))]
-    )
+    log_outcomes(store, [Outcome("e4", "d4", "conversion", 1.0, T0 + timedelta(hours=30))])
     activate_decisions(store, ["d4"], now=T0 + timedelta(hours=20))
     with store.transaction() as session:
         late = session.scalar(select(OutcomeRow.late).where(OutcomeRow.event_id == "e4"))

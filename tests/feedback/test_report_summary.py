@@ -13,7 +13,7 @@ from feedback.experiments import Experiment, Variant, save_experiment
 from feedback.models import ReportSummaryRow
 from feedback.outcomes import Outcome, log_outcomes
 from feedback.privacy import purge
-from feedback.report_data import campaign_sums, unit_sums
+from feedback.report_data import campaign_sums, choice_sums, unit_sums
 from feedback.report_summary import summarized
 from feedback.store import Store
 
@@ -28,7 +28,7 @@ def _decisions(prefix: str, units: range, at: datetime) -> list[DecisionRecord]:
             "p",
             "1",
             [None, "c1", "c2"][u % 3],
-            0.5,
+            0.0 if u % 11 == 0 else 0.2 + (u % 5) / 10,  # p = 0 is left out of choice sums
             {"history": float(u % 7)},
             [],
             {},
@@ -52,7 +52,8 @@ def _outcomes(prefix: str, units: range, kinds: str = "cr") -> list[Outcome]:
 
 
 def _assert_matches(store: Store) -> None:
-    days, campaigns = summarized(store, "sum", "history")
+    summary = summarized(store, "sum", "history")
+    days, campaigns = summary.units, summary.campaigns
     direct_days = sorted(unit_sums(store, "sum", "history"), key=lambda r: (r.day, r.variant))
     assert [(r.variant, r.day, r.units, r.decisions, r.outcomes) for r in days] == [
         (r.variant, r.day, r.units, r.decisions, r.outcomes) for r in direct_days
@@ -70,6 +71,13 @@ def _assert_matches(store: Store) -> None:
     ]
     for a, b in zip(campaigns, direct, strict=True):
         assert a.sums == pytest.approx(b.sums, rel=1e-9, abs=1e-9)
+    choices = sorted(choice_sums(store, "sum"), key=lambda c: (c.variant, c.campaign_id or ""))
+    assert [(c.variant, c.campaign_id, c.decisions) for c in summary.choices] == [
+        (c.variant, c.campaign_id, c.decisions) for c in choices
+    ]
+    for a, b in zip(summary.choices, choices, strict=True):
+        for field in ("sums", "squares", "ips", "ips_squares"):
+            assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-9, abs=1e-9)
 
 
 def test_incremental_refresh_equals_the_decisions(store: Store) -> None:
@@ -89,11 +97,16 @@ def test_incremental_refresh_equals_the_decisions(store: Store) -> None:
     with store.transaction() as session:
         state = session.get(ReportSummaryRow, "sum")
         assert state is not None and state.decided_until > built  # refreshed, not dropped
-    # Decisions logged long ago, imported now: the summary is rebuilt.
+    # Decisions made long ago, imported now: caught by when they were logged, no rebuild.
     write_decisions(store, _decisions("old", range(500, 560), now - timedelta(days=100)))
     with store.transaction() as session:
-        assert session.get(ReportSummaryRow, "sum") is None
+        before = session.get(ReportSummaryRow, "sum")
+        assert before is not None
+        refreshed = before.refreshed_at
     _assert_matches(store)
+    with store.transaction() as session:
+        after = session.get(ReportSummaryRow, "sum")
+        assert after is not None and after.refreshed_at > refreshed
     # A purge keeps what remains right.
     purge(store, timedelta(days=60))
     _assert_matches(store)
