@@ -7,7 +7,8 @@ model: which role's tokens each service or method accepts.
   unset; the admin token is accepted for reads too;
 - admin (`admin_token`): ModelAdminService, SaveExperiment, SetExperimentStatus, the
   catalogue's changes (PutCampaign, SetCampaignStatus); disabled (PERMISSION_DENIED) when
-  unset. Catalogue reads take the reader's tokens (open when unset) or the admin's.
+  unset. Catalogue reads take the reader's tokens (open when unset) or the admin's; the
+  registry's reads (MODEL_READS) take the reader's tokens too when one is configured.
 
 Each role also accepts its `*_previous_token` while it is set: rotation without downtime.
 """
@@ -91,6 +92,16 @@ def actor(context: grpc.ServicerContext) -> str:
 
 EXPERIMENT_CHANGES = ("SaveExperiment", "SetExperimentStatus")
 CATALOGUE_CHANGES = ("PutCampaign", "SetCampaignStatus")
+# The registry's reads: the reader role's too once a reader token is configured (the console's
+# read-only users see versions, lineage and history); admin-only otherwise.
+MODEL_READS = (
+    "ListVersions",
+    "GetVersion",
+    "CompareVersions",
+    "ShadowReport",
+    "ListStageEvents",
+    "ListRetrainJobs",
+)
 
 
 def _role(current: Any, previous: Any) -> tuple[str, ...]:
@@ -112,4 +123,6 @@ def role_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
         tokens[FEEDBACK] = writer
     if reader := _role(settings.reader_token, settings.reader_previous_token):
         tokens[EXPERIMENTS] = tokens[EVALUATION] = tokens[CATALOGUE] = reader + admin
+        if admin:  # a disabled admin API stays disabled, reads included
+            tokens.update({f"{ADMIN}/{m}": reader + admin for m in MODEL_READS})
     return tokens

@@ -68,7 +68,7 @@ ALLOWED = {
     "EvaluatePolicy": {"reader", "admin-new", "admin-old"},
     "SaveExperiment": {"admin-new", "admin-old"},
     "SetExperimentStatus": {"admin-new", "admin-old"},
-    "ListVersions": {"admin-new", "admin-old"},
+    "ListVersions": {"reader", "admin-new", "admin-old"},
     "Promote": {"admin-new", "admin-old"},
 }
 CANDIDATES = ["scorer", "writer", "reader", "admin-new", "admin-old", "guess", None]
