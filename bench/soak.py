@@ -124,6 +124,7 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
         "CAMPAIGN_LIFT_DATABASE_URL": url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp / "artifacts"),
         "CAMPAIGN_LIFT_PORT": str(port),
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",  # no console: it would want port 8080
         "CAMPAIGN_LIFT_METRICS_PORT": str(metrics_port),
     }
     with (tmp / "server.log").open("ab") as log:  # the child keeps its own descriptor

@@ -153,6 +153,7 @@ def _server(work: Path, db_url: str, config: DemoConfig) -> Iterator[str]:
         "CAMPAIGN_LIFT_DATABASE_URL": db_url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(work / "artifacts"),
         "CAMPAIGN_LIFT_PORT": str(port),
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",  # no console: it would want port 8080
         "CAMPAIGN_LIFT_RETRAIN_AFTER_OUTCOMES": str(config.retrain_after_outcomes),
         "CAMPAIGN_LIFT_ATTRIBUTION_WINDOW_S": "2",
         "CAMPAIGN_LIFT_RETRAIN_POLL_INTERVAL_S": "0.5",

@@ -129,6 +129,7 @@ class ProductLoop:
             "CAMPAIGN_LIFT_DATABASE_URL": f"sqlite:///{self.work / 'store.db'}",
             "CAMPAIGN_LIFT_ARTIFACT_DIR": str(self.work / "artifacts"),
             "CAMPAIGN_LIFT_PORT": str(self._port),
+            "CAMPAIGN_LIFT_HTTP_PORT": "-1",  # no console: it would want port 8080
             "CAMPAIGN_LIFT_METRICS_PORT": "-1",
             "CAMPAIGN_LIFT_OBJECTIVE": self._world.revenue or self._world.target,
             "CAMPAIGN_LIFT_ATTRIBUTION_WINDOW_S": str(self._window_s()),

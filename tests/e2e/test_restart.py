@@ -39,6 +39,7 @@ def server_process(
         "CAMPAIGN_LIFT_DATABASE_URL": store.url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CAMPAIGN_LIFT_PORT": str(port),
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",  # no console: it would want port 8080
         "CAMPAIGN_LIFT_METRICS_PORT": "-1",
         **(extra_env or {}),
     }

@@ -267,6 +267,7 @@ def test_secrets_never_reach_logs_or_error_details(
         "CAMPAIGN_LIFT_DATABASE_URL": url,
         "CAMPAIGN_LIFT_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CAMPAIGN_LIFT_PORT": str(port),
+        "CAMPAIGN_LIFT_HTTP_PORT": "-1",  # no console: it would want port 8080
         "CAMPAIGN_LIFT_METRICS_PORT": "-1",
     }
     log_path = tmp_path / "server.log"
