@@ -42,13 +42,15 @@ def _bodies(ctx: BenchContext, count: int = 16) -> list[bytes]:
 def _wait_http(port: int, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/openapi.json")
             if connection.getresponse().status == 200:
                 return
         except OSError:
             pass
+        finally:
+            connection.close()
         if time.monotonic() > deadline:
             raise RuntimeError(f"the HTTP side on port {port} did not answer")
         time.sleep(0.1)
@@ -68,7 +70,7 @@ def _caller(port: int, bodies: list[bytes], calls: int, offset: int) -> tuple[li
             reply = connection.getresponse()
             reply.read()
             ok = reply.status == 201
-        except OSError:
+        except (OSError, http.client.HTTPException):
             ok = False
             connection.close()
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
