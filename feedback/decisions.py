@@ -23,7 +23,7 @@ from feedback.models import (
     utcnow,
 )
 from feedback.rewards import DEFAULT_ATTRIBUTION_WINDOW_S, Attribution
-from feedback.store import Store, insert_ignoring_duplicates
+from feedback.store import Store, insert_new
 
 CHUNK = 500
 
@@ -140,11 +140,7 @@ def _insert(
         }
         for r in records
     ]
-    stmt = insert_ignoring_duplicates(dialect, DecisionRow, "decision_id")
-    new: list[str] = []
-    for start in range(0, len(rows), CHUNK):
-        # Parameters, not .values(): compiled once, batched by SQLAlchemy (insertmanyvalues).
-        new += session.execute(stmt, rows[start : start + CHUNK]).scalars().all()
+    new = insert_new(session, dialect, DecisionRow, "decision_id", rows)
     _judge_early_outcomes(session, records, set(new), default_window_s)
     return len(new)
 

@@ -20,12 +20,11 @@ from feedback.rewards import (
     Attribution,
     is_late,
 )
-from feedback.store import Store, insert_ignoring_duplicates
+from feedback.store import Store, among, id_chunks, insert_new
 
 # Outcomes stamped later than now plus this are refused: a clock that far off is a bug.
 MAX_CLOCK_SKEW = timedelta(hours=1)
 # Rows per INSERT statement: keeps far below SQLite's bound-parameter limit.
-CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +108,6 @@ def log_outcome_groups(
                 unique[o.event_id] = o
                 owner[o.event_id] = g
     now = datetime.now(UTC)
-    inserted: list[str] = []
-    stmt = insert_ignoring_duplicates(store.dialect, OutcomeRow, "event_id")
     with store.transaction() as session:
         deadlines = attribution_deadlines(
             session, {o.decision_id for o in unique.values()}, default_window_s
@@ -128,11 +125,7 @@ def log_outcome_groups(
             }
             for o in unique.values()
         ]
-        for start in range(0, len(rows), CHUNK):
-            # Parameters, not .values(): the statement compiles once (cached) and SQLAlchemy
-            # batches the rows ("insertmanyvalues"), returning the keys it inserted.
-            result = session.execute(stmt, rows[start : start + CHUNK])
-            inserted += [r[0] for r in result.all()]
+        inserted = insert_new(session, store.dialect, OutcomeRow, "event_id", rows)
     accepted = [0] * len(groups)
     for event_id in inserted:
         accepted[owner[event_id]] += 1
@@ -150,14 +143,14 @@ def attribution_deadlines(
     decision log is asynchronous and imported outcomes may come first; they are judged when
     their decision is written (feedback/decisions.py)."""
     deadlines: dict[str, datetime] = {}
-    ids = sorted(decision_ids)
-    for start in range(0, len(ids), CHUNK):
+    dialect = session.get_bind().dialect.name
+    for chunk in id_chunks(sorted(decision_ids), dialect):
         stmt = (
             select(
                 DecisionRow.decision_id, DecisionRow.created_at, ExperimentRow.attribution_window_s
             )
             .outerjoin(ExperimentRow, ExperimentRow.name == DecisionRow.experiment)
-            .where(DecisionRow.decision_id.in_(ids[start : start + CHUNK]))
+            .where(among(DecisionRow.decision_id, chunk, dialect))
         )
         for decision_id, created_at, window in session.execute(stmt):
             seconds = default_window_s if window is None else window

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Insert, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Insert,
+    TypeDecorator,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -136,6 +146,80 @@ def insert_ignoring_duplicates(dialect: str, model: type[Base], key: str) -> Ins
     table: Any = model.__table__
     stmt = module.insert(table).on_conflict_do_nothing(index_elements=[key])
     return stmt.returning(table.c[key])  # type: ignore[no-any-return]
+
+
+SQLITE_CHUNK = 500  # rows per statement on SQLite (its bound-parameter limit)
+
+
+def insert_new(
+    session: Session, dialect: str, model: type[Base], key: str, rows: list[dict[str, Any]]
+) -> list[Any]:
+    """Inserts the rows whose `key` is not stored yet; returns the keys it inserted, in order.
+    Every row has the same columns.
+
+    On PostgreSQL the rows go as one array per column into `INSERT ... SELECT FROM unnest(...)`:
+    one short statement, its parameters adapted in C. SQLAlchemy's multi-row VALUES makes a
+    statement of rows x columns placeholders that psycopg re-parses in Python on every call
+    (measured: 60% of the outcome writer's time at 1,000 events per group)."""
+    if not rows:
+        return []
+    if dialect != "postgresql":
+        stmt = insert_ignoring_duplicates(dialect, model, key)
+        new: list[Any] = []
+        for start in range(0, len(rows), SQLITE_CHUNK):
+            # Parameters, not .values(): compiled once, batched by SQLAlchemy.
+            new += session.execute(stmt, rows[start : start + SQLITE_CHUNK]).scalars().all()
+        return new
+    sql, params = _unnest_insert(model, key, rows)
+    return list(session.execute(text(sql), params).scalars().all())
+
+
+_PG = postgresql.dialect()
+
+
+def among(column: Any, values: Sequence[Any], dialect: str) -> Any:
+    """`column IN values` as one bound array on PostgreSQL (`= ANY(:values)`: a short
+    statement psycopg need not parse per value); an expanding IN list elsewhere."""
+    if dialect == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)
+    return column.in_(list(values))
+
+
+def id_chunks(values: Sequence[Any], dialect: str, size: int = SQLITE_CHUNK) -> Iterator[Any]:
+    """The values in pieces an IN list can hold (all at once on PostgreSQL)."""
+    step = max(1, len(values)) if dialect == "postgresql" else size
+    for start in range(0, len(values), step):
+        yield values[start : start + step]
+
+
+def _unnest_insert(
+    model: type[Base], key: str, rows: list[dict[str, Any]]
+) -> tuple[str, dict[str, list[Any]]]:
+    table: Any = model.__table__
+    names = list(rows[0])
+    arrays, picks, params = [], [], {}
+    for i, name in enumerate(names):
+        column = table.c[name]
+        values = [row[name] for row in rows]
+        if isinstance(column.type, JSON):
+            # Sent as text, cast per row on the server: psycopg has no json[] adapter for dicts.
+            params[f"c{i}"] = [None if v is None else dumps_json(v) for v in values]
+            arrays.append(f"CAST(:c{i} AS text[])")
+            picks.append(f"CAST(t.c{i} AS json)")
+            continue
+        if isinstance(column.type, TypeDecorator):  # e.g. UTCDateTime's checks
+            values = [column.type.process_bind_param(v, _PG) for v in values]
+        params[f"c{i}"] = values
+        arrays.append(f"CAST(:c{i} AS {column.type.compile(dialect=_PG)}[])")
+        picks.append(f"t.c{i}")
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS t({aliases}) "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+    )
+    return sql, params
 
 
 def open_store(url: str, *, create: bool = True) -> Store:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
+from sqlalchemy.exc import StatementError
 
 from common.errors import InvalidArgument, NotFound
 from feedback.decisions import DecisionRecord, count_decisions, write_decisions
@@ -443,3 +444,30 @@ def test_json_columns_round_trip_numpy_scalars_and_nested_values(store: Store) -
     assert stored is not None
     assert stored.user_features == {"age": 31.5, "visits": 3, "region": "north"}
     assert stored.candidates == [{"campaign_id": "c-1", "probability": {"click": 0.25}}]
+
+
+def test_writes_skip_stored_keys_and_return_the_new_ones_in_order(store: Store) -> None:
+    # More rows than one SQLite statement holds, a key sent twice in one call, a key stored by
+    # an earlier call, nullable and JSON columns, and a time in another zone.
+    first = [decision(f"w-{i:04d}", T0 + timedelta(seconds=i)) for i in range(3)]
+    assert write_decisions(store, first) == 3
+    zone = timezone(timedelta(hours=5))
+    batch = [
+        decision(f"w-{i:04d}", (T0 + timedelta(seconds=i)).astimezone(zone), campaign_id=None)
+        for i in range(1_200)
+    ]
+    assert write_decisions(store, batch) == 1_197
+    assert count_decisions(store) == 1_200
+    df = labelled_decisions(store, decided_before=T0 + timedelta(days=1)).set_index("decision_id")
+    assert df.loc["w-0001", "campaign_id"] == "c-1"  # the first write stays
+    assert pd.isna(df.loc["w-1199", "campaign_id"])
+    assert df.loc["w-1199", "decided_at"] == T0 + timedelta(seconds=1_199)
+    assert df.loc["w-1199", "age"] == 31.0
+
+
+def test_a_naive_time_is_refused_on_every_store(store: Store) -> None:
+    naive = decision("naive", T0.replace(tzinfo=None))
+    # ValueError from the column type, wrapped by SQLAlchemy where it binds the statement.
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        write_decisions(store, [naive])
+    assert count_decisions(store) == 0
